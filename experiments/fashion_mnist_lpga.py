@@ -1,0 +1,17 @@
+"""LPGA (Eq. 9) on Fashion-MNIST: the original code's MNIST settings.
+
+Data: the IDX files of Debian's dataset-fashion-mnist when present, else tfds.
+
+Run:
+    python -m pga_jax.main --config=experiments/fashion_mnist_lpga.py --workdir=runs/fashion_mnist_lpga
+Smoke test (tiny, synthetic data):
+    python -m pga_jax.main --config=experiments/fashion_mnist_lpga.py:smoke --workdir=/tmp/fashion_mnist_lpga
+"""
+
+from pga_jax import configs
+
+
+def get_config(arg=None):
+    config = configs.base_config("fashion_mnist", "lpga")
+    config.objective.update(alpha=0.06, gamma=0.015)
+    return configs.finalize(config, arg)

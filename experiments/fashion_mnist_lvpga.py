@@ -1,0 +1,17 @@
+"""LVPGA (Eq. 16) on Fashion-MNIST: the original code's MNIST settings.
+
+Data: the IDX files of Debian's dataset-fashion-mnist when present, else tfds.
+
+Run:
+    python -m pga_jax.main --config=experiments/fashion_mnist_lvpga.py --workdir=runs/fashion_mnist_lvpga
+Smoke test (tiny, synthetic data):
+    python -m pga_jax.main --config=experiments/fashion_mnist_lvpga.py:smoke --workdir=/tmp/fashion_mnist_lvpga
+"""
+
+from pga_jax import configs
+
+
+def get_config(arg=None):
+    config = configs.base_config("fashion_mnist", "lvpga")
+    config.objective.update(alpha=0.06, vrec=0.02, vkld=0.02, gamma=0.0)
+    return configs.finalize(config, arg)

@@ -1,0 +1,151 @@
+"""Shared config helpers: every field with its default, the per-dataset reference settings,
+the `:smoke` shrink used by tests, and validation.
+
+An experiment file in `experiments/` calls `base_config(dataset, objective)`, sets the
+coefficients of its README command of the original code, and returns `finalize(config, arg)`.
+`arg` is what follows the colon in `--config=experiments/x.py:smoke`.
+
+ml_collections gives the rest: `--config.key=value` overrides are type-checked, and an unknown
+key is an error (see `main.py`).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from pga_jax import models, objectives
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeb_a", "synthetic")
+TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "celeb_a": 202_599}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message says which field to change."""
+
+
+# Settings shared by all objectives on a dataset (original code's README and argparse defaults).
+_DATASET_DEFAULTS = {
+    "mnist": dict(arch="conv_mnist", bn=False, learning_rate=0.1, epochs=600),
+    "fashion_mnist": dict(arch="conv_mnist", bn=False, learning_rate=0.1, epochs=600),
+    "cifar10": dict(arch="conv_32", bn=True, learning_rate=0.2, epochs=400, z_dim=128),
+    "celeb_a": dict(arch="conv_64", bn=True, learning_rate=0.4, epochs=100, z_dim=128),
+}
+# MNIST latent sizes (argparse defaults): LPGA 12, VPGA / LVPGA 32; the VAE follows VPGA.
+_MNIST_Z_DIM = {"lpga": 12, "vpga": 32, "lvpga": 32, "vae": 32}
+_WARMUP_STEPS = {"lpga": 3000, "lvpga": 3000, "vpga": 0, "vae": 0}
+
+
+def steps_for_epochs(dataset: str, epochs: int, batch_size: int) -> int:
+    return epochs * (TRAIN_SIZES[dataset] // batch_size)
+
+
+def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
+    """Every field, with the reference settings of `dataset`; coefficients left at 0."""
+    if dataset not in _DATASET_DEFAULTS:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {sorted(_DATASET_DEFAULTS)}")
+    d = _DATASET_DEFAULTS[dataset]
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.dataset = dataset
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "auto"           # auto | tfds | idx | folder | synthetic
+    c.data.path = ""                 # IDX directory or CelebA JPEG folder ("" = default)
+    c.data.tfds_data_dir = ""        # tfds data_dir ("" = tfds default)
+    c.data.synthetic_size = 512      # images, when dataset == "synthetic"
+
+    c.model = ml_collections.ConfigDict()
+    c.model.arch = d["arch"]
+    c.model.z_dim = d.get("z_dim", _MNIST_Z_DIM[objective])
+    c.model.bn = d["bn"]
+    c.model.resnet_dim = 512
+
+    c.objective = ml_collections.ConfigDict()
+    c.objective.name = objective
+    c.objective.alpha = 0.0          # L_lr,N   (original --zn_rec)
+    c.objective.beta = 0.0           # L_lr,H   (original --zh_rec)
+    c.objective.gamma = 0.0          # L_nll    (original --nll)
+    c.objective.vrec = 0.0           # L_vr     (original --vrec)
+    c.objective.vkld = 0.0           # L_vkl    (original --vkld)
+    c.objective.nll_eps_scale = 1e-2
+    c.objective.vae_sigma = 0.2
+    c.objective.warmup_steps = _WARMUP_STEPS[objective]
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.learning_rate = d["learning_rate"]
+    c.optim.momentum = 0.9
+    c.optim.encoder_lr_scale = 1.0   # per-network multipliers of the learning rate
+    c.optim.decoder_lr_scale = 1.0
+
+    c.batch_size = 64
+    c.num_steps = steps_for_epochs(dataset, d["epochs"], c.batch_size)
+
+    c.log_every = 100
+    c.image_every = 2000
+    c.checkpoint_every = 2000
+    c.keep_checkpoints = 3
+    c.num_images = 64               # images in the sample / reconstruction grids
+    c.fid_every = 0                 # FID during training (0 = off)
+    c.fid_num_samples = 5000
+    return c
+
+
+def shrink_for_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`:smoke`: synthetic data of the architecture's shape, a few tiny steps, no FID."""
+    c.dataset = "synthetic"
+    c.data.source = "synthetic"
+    c.data.synthetic_size = 64
+    c.model.resnet_dim = 16
+    c.batch_size = 8
+    c.num_steps = 4
+    c.log_every = 2
+    c.image_every = 2
+    c.checkpoint_every = 2
+    c.keep_checkpoints = 2
+    c.num_images = 16
+    c.fid_every = 0
+    if c.objective.warmup_steps:
+        c.objective.warmup_steps = 1
+    return c
+
+
+def finalize(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Applies the variant named after the colon (`smoke` or nothing)."""
+    if arg in (None, ""):
+        return c
+    if arg == "smoke":
+        return shrink_for_smoke(c)
+    raise ConfigError(f"unknown config variant {arg!r}; use 'smoke' or nothing")
+
+
+def objective_config(c: ml_collections.ConfigDict) -> objectives.ObjectiveConfig:
+    o = c.objective
+    return objectives.ObjectiveConfig(
+        name=o.name, alpha=o.alpha, beta=o.beta, gamma=o.gamma, vrec=o.vrec, vkld=o.vkld,
+        nll_eps_scale=o.nll_eps_scale, vae_sigma=o.vae_sigma, warmup_steps=o.warmup_steps)
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+    """Raises ConfigError (one line, naming the field) for a config that cannot run."""
+    if c.dataset not in DATASETS:
+        raise ConfigError(f"config.dataset={c.dataset!r} is unknown; choose one of {DATASETS}")
+    if c.model.arch not in models.ARCHITECTURES:
+        raise ConfigError(f"config.model.arch={c.model.arch!r} is unknown; "
+                          f"choose one of {models.ARCHITECTURES}")
+    if c.objective.name not in objectives.OBJECTIVES:
+        raise ConfigError(f"config.objective.name={c.objective.name!r} is unknown; "
+                          f"choose one of {objectives.OBJECTIVES}")
+    for key in ("batch_size", "num_steps", "log_every", "image_every", "checkpoint_every",
+                "keep_checkpoints", "num_images"):
+        if c[key] <= 0:
+            raise ConfigError(f"config.{key}={c[key]} must be positive")
+    for key in ("z_dim",):
+        if c.model[key] <= 0:
+            raise ConfigError(f"config.model.{key}={c.model[key]} must be positive")
+    for key in ("alpha", "beta", "gamma", "vrec", "vkld", "warmup_steps"):
+        if c.objective[key] < 0:
+            raise ConfigError(f"config.objective.{key}={c.objective[key]} must be >= 0")
+    if c.objective.nll_eps_scale <= 0 or c.objective.vae_sigma <= 0:
+        raise ConfigError("config.objective.nll_eps_scale and vae_sigma must be positive")
+    if c.optim.learning_rate <= 0:
+        raise ConfigError(f"config.optim.learning_rate={c.optim.learning_rate} must be positive")

@@ -1,0 +1,50 @@
+"""Train a PGA / VAE model.
+
+    python -m pga_jax.main --config=experiments/cifar_vpga.py --workdir=runs/cifar_vpga \
+        [--config.num_steps=2000 ...]
+
+Starting again with the same --workdir resumes from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from pga_jax import checkpointing, configs, data, train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file, e.g. experiments/fashion_mnist_lpga.py[:smoke].",
+    lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+# Errors a user can fix from the command line: reported as one line, no traceback.
+USER_ERRORS = (configs.ConfigError, data.DataError, checkpointing.CheckpointError,
+               train.NonFiniteLossError)
+
+
+class _QuietLibraries:
+    """Drops the INFO chatter of orbax (several lines per checkpoint); warnings still pass."""
+
+    def filter(self, record) -> bool:
+        return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    logging.get_absl_handler().addFilter(_QuietLibraries())
+    logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
+    try:
+        train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except USER_ERRORS as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,271 @@
+"""Training: `create_train_state`, the pure jitted `train_step`, and `train_and_evaluate`.
+
+The step is `(state, batch) -> (state, metrics)`, a pure function jitted with the state donated.
+Per-step randomness is `fold_in(state.rng, state.step)` and the data order is a function of
+(seed, step) only, so a run resumed from a checkpoint continues the very stream an uninterrupted
+run would have seen. The batch is an ordinary array argument, ready to be sharded over devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from clu import metric_writers, periodic_actions
+
+from pga_jax import checkpointing, configs, data, images, models, objectives, optim
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN/inf loss; the last good checkpoint is left intact."""
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array                 # int32 scalar: steps taken
+    params: Any                     # {'encoder': ..., 'decoder': ...}
+    batch_stats: Any                # {'encoder': ..., 'decoder': ...} ({} without BatchNorm)
+    opt_state: optax.OptState
+    rng: jax.Array                  # base key (uint32[2]); step key = fold_in(rng, step)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """Everything static about a run: the modules, the objective and the optimiser."""
+
+    encoder: flax.linen.Module
+    decoder: flax.linen.Module
+    objective: objectives.ObjectiveConfig
+    tx: optax.GradientTransformation
+    image_shape: tuple[int, int, int]
+    z_dim: int
+
+    def networks(self, state_or_params, batch_stats=None, train=True) -> objectives.Networks:
+        if isinstance(state_or_params, TrainState):
+            params, batch_stats = state_or_params.params, state_or_params.batch_stats
+        else:
+            params = state_or_params
+        return objectives.Networks(self.encoder, self.decoder, params, batch_stats, train)
+
+
+def create_train_state(config: ml_collections.ConfigDict,
+                       image_shape: tuple[int, int, int]) -> tuple[TrainState, Model]:
+    """Initial state (Xavier-uniform weights, zero momentum) and the static model."""
+    obj = configs.objective_config(config)
+    encoder, decoder = models.build_models(
+        config.model.arch, config.model.z_dim, bn=config.model.bn,
+        variational=objectives.VARIATIONAL[obj.name], resnet_dim=config.model.resnet_dim)
+    init_rng, train_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+    variables = models.init_variables(encoder, decoder, init_rng, image_shape, config.model.z_dim)
+    tx = optim.make_optimizer(config.optim, variables["params"])
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                       batch_stats=variables["batch_stats"],
+                       opt_state=tx.init(variables["params"]), rng=train_rng)
+    model = Model(encoder, decoder, obj, tx, tuple(image_shape), config.model.z_dim)
+    return state, model
+
+
+def loss_fn(params, state: TrainState, model: Model, batch: jax.Array, rng: jax.Array):
+    """sum_k w_k term_k (gradient-routed terms, see objectives.py) and its metrics."""
+    nets = model.networks(params, state.batch_stats)
+    terms, _ = objectives.compute_terms(model.objective, nets, batch, rng)
+    weights = objectives.term_weights(model.objective, state.step,
+                                      math.prod(model.image_shape), model.z_dim)
+    total, metrics = objectives.combine(terms, weights)
+    return total, (metrics, nets.batch_stats)
+
+
+def train_step(state: TrainState, batch: jax.Array, model: Model) -> tuple[TrainState, dict]:
+    """One SGD step on a [B, H, W, C] batch in [-1, 1]. Pure; jit with `donate_argnums=0`."""
+    rng = jax.random.fold_in(state.rng, state.step)
+    grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
+        state.params, state, model, batch, rng)
+    updates, opt_state = model.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics["grad_norm/encoder"] = optax.tree.norm(grads["encoder"])
+    metrics["grad_norm/decoder"] = optax.tree.norm(grads["decoder"])
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                              opt_state=opt_state)
+    return new_state, metrics
+
+
+def make_train_step(model: Model):
+    return jax.jit(functools.partial(train_step, model=model), donate_argnums=0)
+
+
+def make_generate(model: Model):
+    """jitted (state, z) -> g_theta(z); BatchNorm uses the batch's own statistics (original)."""
+    def generate(state, z):
+        return model.networks(state).decode(z)
+    return jax.jit(generate)
+
+
+def make_reconstruct(model: Model):
+    """jitted (state, x) -> g_theta(mu_phi(x))."""
+    def reconstruct(state, x):
+        nets = model.networks(state)
+        return nets.decode(nets.encode(x)[0])
+    return jax.jit(reconstruct)
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------------------------
+
+
+def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
+    """uint8 NHWC training images of config.dataset (synthetic: the architecture's shape)."""
+    shape = models.OUTPUT_SHAPES[config.model.arch]
+    imgs = data.load_arrays(
+        config.dataset, "train", source=config.data.source, path=config.data.path or None,
+        tfds_data_dir=config.data.tfds_data_dir or None, synthetic_shape=shape,
+        synthetic_size=config.data.synthetic_size, seed=config.seed)
+    if tuple(imgs.shape[1:]) != shape:
+        raise configs.ConfigError(
+            f"dataset {config.dataset!r} has {tuple(imgs.shape[1:])} images but "
+            f"config.model.arch={config.model.arch!r} makes {shape}; pick a matching arch")
+    return imgs
+
+
+_STRUCTURAL_KEYS = ("dataset", "model", "objective.name", "seed", "batch_size")
+
+
+def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes config.json once; refuses to resume a workdir trained with another model."""
+    path = os.path.join(workdir, "config.json")
+    current = json.loads(config.to_json_best_effort())
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+
+        def get(d, dotted):
+            for part in dotted.split("."):
+                d = d.get(part, {}) if isinstance(d, dict) else None
+            return d
+
+        for key in _STRUCTURAL_KEYS:
+            if get(saved, key) != get(current, key):
+                raise configs.ConfigError(
+                    f"{workdir} holds a run with {key}={get(saved, key)!r}, not "
+                    f"{get(current, key)!r}; use a new --workdir to start a different run")
+    else:
+        os.makedirs(workdir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(current, f, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
+
+
+def _mean_metrics(history: list[dict]) -> dict[str, float]:
+    stacked = jax.device_get(history)
+    return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+
+
+def _check_finite(metrics: dict[str, float], step: int, checkpointer) -> None:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        last = checkpointer.latest_step()
+        raise NonFiniteLossError(
+            f"non-finite {', '.join(sorted(bad))} by step {step}; the last good checkpoint "
+            f"(step {last}) is intact: lower --config.optim.learning_rate and rerun")
+
+
+def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct):
+    """Sample grid (Dec(N(0, I)), fixed noise) and reconstructions, as PNG and to TensorBoard."""
+    samples = np.asarray(generate(state, fixed_z))
+    recons = np.asarray(reconstruct(state, fixed_x))
+    n = len(fixed_z)
+    grids = {
+        "samples": images.make_grid(samples, ncols=int(math.sqrt(n))),
+        "reconstructions": images.make_grid(images.interleave(fixed_x, recons),
+                                            ncols=2 * int(math.sqrt(len(fixed_x) * 2) // 2)),
+    }
+    for name, grid in grids.items():
+        images.save_png(os.path.join(workdir, "images", f"{name}_{step:07d}.png"), grid)
+        images.save_png(os.path.join(workdir, "images", f"{name}_latest.png"), grid)
+    writer.write_images(step, {k: v[None] for k, v in grids.items()})
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+    """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state."""
+    configs.validate(config)
+    train_images = load_training_images(config)
+    _check_same_run(config, workdir)
+    state, model = create_train_state(config, train_images.shape[1:])
+
+    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+    restored = checkpointer.restore_latest(state)
+    if restored is not None:
+        state = restored
+        logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)
+    start = int(state.step)
+
+    writer = metric_writers.create_default_writer(
+        workdir, just_logging=jax.process_index() > 0, asynchronous=False)
+    if start == 0:
+        writer.write_hparams(_flat_hparams(config))
+
+    step_fn = make_train_step(model)
+    generate, reconstruct = make_generate(model), make_reconstruct(model)
+    fixed_rng = jax.random.PRNGKey(config.seed + 1)
+    fixed_z = jax.random.normal(fixed_rng, (config.num_images, config.model.z_dim))
+    fixed_x = data.batch_at(train_images, 0, max(config.num_images // 2, 1), config.seed + 1)
+
+    progress = periodic_actions.ReportProgress(num_train_steps=config.num_steps,
+                                               writer=writer, every_steps=config.log_every)
+    batches = data.EpochIterator(train_images, config.batch_size, config.seed, start_step=start)
+    history: list[dict] = []
+    logging.info("Training %s / %s / %s from step %d to %d", config.objective.name,
+                 config.dataset, config.model.arch, start, config.num_steps)
+    t0 = time.time()
+    try:
+        for step in range(start + 1, config.num_steps + 1):
+            batch = next(batches)
+            state, metrics = step_fn(state, batch)
+            history.append(metrics)
+            progress(step)
+            if step % config.log_every == 0 or step == config.num_steps:
+                scalars = _mean_metrics(history)
+                history = []
+                _check_finite(scalars, step, checkpointer)
+                writer.write_scalars(step, scalars)
+            if step % config.image_every == 0 or step == config.num_steps:
+                write_images(state, model, step, workdir, writer, fixed_z, fixed_x,
+                             generate, reconstruct)
+            if step % config.checkpoint_every == 0 or step == config.num_steps:
+                if history:  # never save a state whose recent losses were not checked
+                    _check_finite(_mean_metrics(history[-1:]), step, checkpointer)
+                checkpointer.save(step, state)
+    finally:
+        checkpointer.wait()
+        checkpointer.close()
+        writer.flush()
+    if config.num_steps > start:
+        logging.info("Done: %d steps in %.1f s", config.num_steps - start, time.time() - t0)
+    return state
+
+
+def _flat_hparams(config: ml_collections.ConfigDict) -> dict:
+    flat = {}
+
+    def visit(prefix, node):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, ml_collections.ConfigDict):
+                visit(key + ".", v)
+            elif isinstance(v, int | float | str | bool):
+                flat[key] = v
+
+    visit("", config)
+    return flat
