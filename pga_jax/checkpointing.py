@@ -47,7 +47,8 @@ class Checkpointer:
             raise CheckpointError(
                 f"checkpoint {path} cannot be restored ({type(e).__name__}: {first_line}); "
                 "move that folder aside to resume from the previous checkpoint, or use a new "
-                "--workdir") from e
+                "--workdir"
+            ) from e
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

@@ -49,24 +49,25 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
 
     c.dataset = dataset
     c.data = ml_collections.ConfigDict()
-    c.data.source = "auto"           # auto | tfds | idx | folder | synthetic
-    c.data.path = ""                 # IDX directory or CelebA JPEG folder ("" = default)
-    c.data.tfds_data_dir = ""        # tfds data_dir ("" = tfds default)
-    c.data.synthetic_size = 512      # images, when dataset == "synthetic"
+    c.data.source = "auto"  # auto | tfds | idx | folder | synthetic
+    c.data.path = ""  # IDX directory or CelebA JPEG folder ("" = default)
+    c.data.tfds_data_dir = ""  # tfds data_dir ("" = tfds default)
+    c.data.synthetic_size = 512  # images, when dataset == "synthetic"
 
     c.model = ml_collections.ConfigDict()
     c.model.arch = d["arch"]
     c.model.z_dim = d.get("z_dim", _MNIST_Z_DIM[objective])
     c.model.bn = d["bn"]
     c.model.resnet_dim = 512
+    c.model.fast_layers = False  # True: exact stride-1 form of the strided convs (layers.py)
 
     c.objective = ml_collections.ConfigDict()
     c.objective.name = objective
-    c.objective.alpha = 0.0          # L_lr,N   (original --zn_rec)
-    c.objective.beta = 0.0           # L_lr,H   (original --zh_rec)
-    c.objective.gamma = 0.0          # L_nll    (original --nll)
-    c.objective.vrec = 0.0           # L_vr     (original --vrec)
-    c.objective.vkld = 0.0           # L_vkl    (original --vkld)
+    c.objective.alpha = 0.0  # L_lr,N   (original --zn_rec)
+    c.objective.beta = 0.0  # L_lr,H   (original --zh_rec)
+    c.objective.gamma = 0.0  # L_nll    (original --nll)
+    c.objective.vrec = 0.0  # L_vr     (original --vrec)
+    c.objective.vkld = 0.0  # L_vkl    (original --vkld)
     c.objective.nll_eps_scale = 1e-2
     c.objective.vae_sigma = 0.2
     c.objective.warmup_steps = _WARMUP_STEPS[objective]
@@ -74,7 +75,7 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.optim = ml_collections.ConfigDict()
     c.optim.learning_rate = d["learning_rate"]
     c.optim.momentum = 0.9
-    c.optim.encoder_lr_scale = 1.0   # per-network multipliers of the learning rate
+    c.optim.encoder_lr_scale = 1.0  # per-network multipliers of the learning rate
     c.optim.decoder_lr_scale = 1.0
 
     c.batch_size = 64
@@ -84,8 +85,8 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.image_every = 2000
     c.checkpoint_every = 2000
     c.keep_checkpoints = 3
-    c.num_images = 64               # images in the sample / reconstruction grids
-    c.fid_every = 0                 # FID during training (0 = off)
+    c.num_images = 64  # images in the sample / reconstruction grids
+    c.fid_every = 0  # FID during training (0 = off)
     c.fid_num_samples = 5000
     return c
 
@@ -121,8 +122,16 @@ def finalize(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.Co
 def objective_config(c: ml_collections.ConfigDict) -> objectives.ObjectiveConfig:
     o = c.objective
     return objectives.ObjectiveConfig(
-        name=o.name, alpha=o.alpha, beta=o.beta, gamma=o.gamma, vrec=o.vrec, vkld=o.vkld,
-        nll_eps_scale=o.nll_eps_scale, vae_sigma=o.vae_sigma, warmup_steps=o.warmup_steps)
+        name=o.name,
+        alpha=o.alpha,
+        beta=o.beta,
+        gamma=o.gamma,
+        vrec=o.vrec,
+        vkld=o.vkld,
+        nll_eps_scale=o.nll_eps_scale,
+        vae_sigma=o.vae_sigma,
+        warmup_steps=o.warmup_steps,
+    )
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -130,13 +139,23 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if c.dataset not in DATASETS:
         raise ConfigError(f"config.dataset={c.dataset!r} is unknown; choose one of {DATASETS}")
     if c.model.arch not in models.ARCHITECTURES:
-        raise ConfigError(f"config.model.arch={c.model.arch!r} is unknown; "
-                          f"choose one of {models.ARCHITECTURES}")
+        raise ConfigError(
+            f"config.model.arch={c.model.arch!r} is unknown; choose one of {models.ARCHITECTURES}"
+        )
     if c.objective.name not in objectives.OBJECTIVES:
-        raise ConfigError(f"config.objective.name={c.objective.name!r} is unknown; "
-                          f"choose one of {objectives.OBJECTIVES}")
-    for key in ("batch_size", "num_steps", "log_every", "image_every", "checkpoint_every",
-                "keep_checkpoints", "num_images"):
+        raise ConfigError(
+            f"config.objective.name={c.objective.name!r} is unknown; "
+            f"choose one of {objectives.OBJECTIVES}"
+        )
+    for key in (
+        "batch_size",
+        "num_steps",
+        "log_every",
+        "image_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "num_images",
+    ):
         if c[key] <= 0:
             raise ConfigError(f"config.{key}={c[key]} must be positive")
     for key in ("z_dim",):

@@ -25,7 +25,7 @@ def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.
     for i in range(n):
         r, col = divmod(i, ncols)
         y, x = pad + r * (h + pad), pad + col * (w + pad)
-        grid[y:y + h, x:x + w] = images[i]
+        grid[y : y + h, x : x + w] = images[i]
     return grid
 
 

@@ -18,14 +18,21 @@ from pga_jax import checkpointing, configs, data, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. experiments/fashion_mnist_lpga.py[:smoke].",
-    lock_config=True)
+    "config",
+    None,
+    "Experiment config file, e.g. experiments/fashion_mnist_lpga.py[:smoke].",
+    lock_config=True,
+)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 # Errors a user can fix from the command line: reported as one line, no traceback.
-USER_ERRORS = (configs.ConfigError, data.DataError, checkpointing.CheckpointError,
-               train.NonFiniteLossError)
+USER_ERRORS = (
+    configs.ConfigError,
+    data.DataError,
+    checkpointing.CheckpointError,
+    train.NonFiniteLossError,
+)
 
 
 class _QuietLibraries:

@@ -35,6 +35,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from pga_jax import layers
+
 ARCHITECTURES = ("conv_mnist", "conv_32", "conv_64", "resnet_32")
 
 # Image shape each architecture's decoder produces (H, W, C).
@@ -69,24 +71,48 @@ class _Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
-        x = self.layer(self.features, use_bias=not self.bn, kernel_init=xavier)(x)
+        # Named "layer" whichever implementation builds it, so checkpoints are interchangeable.
+        x = self.layer(self.features, use_bias=not self.bn, kernel_init=xavier, name="layer")(x)
         if self.bn:
             x = _batch_norm(train)(x)
         return self.act(x) if self.act is not None else x
 
 
-def _conv(features, use_bias=True, kernel_init=xavier):
-    return nn.Conv(features, (5, 5), strides=(2, 2), padding="SAME",
-                   use_bias=use_bias, kernel_init=kernel_init)
+def plain_conv(features, use_bias=True, kernel_init=xavier, name=None):
+    """5x5 stride-2 SAME convolution (flax's own; layers.FastConv is the same function)."""
+    return nn.Conv(
+        features,
+        (5, 5),
+        strides=(2, 2),
+        padding="SAME",
+        use_bias=use_bias,
+        kernel_init=kernel_init,
+        name=name,
+    )
 
 
-def _dconv(features, use_bias=True, kernel_init=xavier):
-    return nn.ConvTranspose(features, (5, 5), strides=(2, 2), padding="SAME",
-                            use_bias=use_bias, kernel_init=kernel_init)
+def plain_conv_transpose(features, use_bias=True, kernel_init=xavier, name=None):
+    return nn.ConvTranspose(
+        features,
+        (5, 5),
+        strides=(2, 2),
+        padding="SAME",
+        use_bias=use_bias,
+        kernel_init=kernel_init,
+        name=name,
+    )
 
 
-def _dense(features, use_bias=True, kernel_init=xavier):
-    return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init)
+def fast_conv(features, use_bias=True, kernel_init=xavier, name=None):
+    return layers.FastConv(features, use_bias=use_bias, kernel_init=kernel_init, name=name)
+
+
+def fast_conv_transpose(features, use_bias=True, kernel_init=xavier, name=None):
+    return layers.FastConvTranspose(features, use_bias=use_bias, kernel_init=kernel_init, name=name)
+
+
+def _dense(features, use_bias=True, kernel_init=xavier, name=None):
+    return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init, name=name)
 
 
 class _Heads(nn.Module):
@@ -100,9 +126,12 @@ class _Heads(nn.Module):
         mu = nn.Dense(self.z_dim, kernel_init=xavier, name="mu")(h)
         if not self.variational:
             return mu, None
-        logvar = nn.Dense(self.z_dim, kernel_init=xavier,
-                          bias_init=nn.initializers.constant(LOGVAR_BIAS_INIT),
-                          name="logvar")(h)
+        logvar = nn.Dense(
+            self.z_dim,
+            kernel_init=xavier,
+            bias_init=nn.initializers.constant(LOGVAR_BIAS_INIT),
+            name="logvar",
+        )(h)
         return mu, logvar
 
 
@@ -114,19 +143,28 @@ class _Heads(nn.Module):
 _ENCODER_SPECS = {
     "conv_mnist": [("conv", 64, False), ("conv", 128, True), ("dense", 1024, True)],
     "conv_32": [("conv", 64, False), ("conv", 128, True), ("conv", 256, True)],
-    "conv_64": [("conv", 64, False), ("conv", 128, False), ("conv", 256, True),
-                ("conv", 512, True)],
+    "conv_64": [
+        ("conv", 64, False),
+        ("conv", 128, False),
+        ("conv", 256, True),
+        ("conv", 512, True),
+    ],
 }
 
 # Decoder: (fc features, reshape (h, w, c), fc-bn), then (dconv features, bn) rows; the last
 # dconv to the image channels has no BN and a tanh.
 _DECODER_SPECS = {
-    "conv_mnist": dict(dense=[(1024, False), (7 * 7 * 128, True)], reshape=(7, 7, 128),
-                       dconv=[(64, False)]),
-    "conv_32": dict(dense=[(4 * 4 * 256, False)], reshape=(4, 4, 256),
-                    dconv=[(128, True), (64, False)]),
-    "conv_64": dict(dense=[(4 * 4 * 512, False)], reshape=(4, 4, 512),
-                    dconv=[(256, True), (128, True), (64, False)]),
+    "conv_mnist": dict(
+        dense=[(1024, False), (7 * 7 * 128, True)], reshape=(7, 7, 128), dconv=[(64, False)]
+    ),
+    "conv_32": dict(
+        dense=[(4 * 4 * 256, False)], reshape=(4, 4, 256), dconv=[(128, True), (64, False)]
+    ),
+    "conv_64": dict(
+        dense=[(4 * 4 * 512, False)],
+        reshape=(4, 4, 512),
+        dconv=[(256, True), (128, True), (64, False)],
+    ),
 }
 
 
@@ -137,7 +175,7 @@ class ConvEncoder(nn.Module):
     z_dim: int
     bn: bool = False
     variational: bool = False
-    conv: Callable = _conv
+    conv: Callable = plain_conv
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -155,7 +193,7 @@ class ConvDecoder(nn.Module):
 
     arch: str
     bn: bool = False
-    dconv: Callable = _dconv
+    dconv: Callable = plain_conv_transpose
 
     @nn.compact
     def __call__(self, z, train: bool = True):
@@ -167,7 +205,7 @@ class ConvDecoder(nn.Module):
         for features, has_bn in spec["dconv"]:
             x = _Block(self.dconv, features, nn.relu, self.bn and has_bn)(x, train)
         channels = OUTPUT_SHAPES[self.arch][-1]
-        x = self.dconv(channels)(x)
+        x = self.dconv(channels, name="out")(x)
         return jnp.tanh(x)
 
 
@@ -262,19 +300,36 @@ class ResNetDecoder(nn.Module):
         return jnp.tanh(x)
 
 
-def build_models(arch: str, z_dim: int, *, bn: bool, variational: bool,
-                 resnet_dim: int = 512) -> tuple[nn.Module, nn.Module]:
-    """Returns (encoder, decoder) modules for `arch`."""
+def build_models(
+    arch: str,
+    z_dim: int,
+    *,
+    bn: bool,
+    variational: bool,
+    resnet_dim: int = 512,
+    fast_layers: bool = True,
+) -> tuple[nn.Module, nn.Module]:
+    """Returns (encoder, decoder) modules for `arch`.
+
+    fast_layers: compute the 5x5 stride-2 (transposed) convolutions by `layers.py`'s exact
+    stride-1 re-parameterisation (same function, same parameters); False: flax's own layers.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if arch == "resnet_32":
-        return (ResNetEncoder(z_dim, resnet_dim, bn, variational),
-                ResNetDecoder(resnet_dim, bn))
-    return ConvEncoder(arch, z_dim, bn, variational), ConvDecoder(arch, bn)
+        return (ResNetEncoder(z_dim, resnet_dim, bn, variational), ResNetDecoder(resnet_dim, bn))
+    conv, dconv = (
+        (fast_conv, fast_conv_transpose) if fast_layers else (plain_conv, plain_conv_transpose)
+    )
+    return (
+        ConvEncoder(arch, z_dim, bn, variational, conv=conv),
+        ConvDecoder(arch, bn, dconv=dconv),
+    )
 
 
-def init_variables(encoder: nn.Module, decoder: nn.Module, rng: jax.Array, image_shape,
-                   z_dim: int) -> dict:
+def init_variables(
+    encoder: nn.Module, decoder: nn.Module, rng: jax.Array, image_shape, z_dim: int
+) -> dict:
     """Initial {'params': {'encoder', 'decoder'}, 'batch_stats': {...}} (batch_stats may be {})."""
     k_enc, k_dec = jax.random.split(rng)
     x = jnp.zeros((2, *image_shape), jnp.float32)
@@ -283,6 +338,8 @@ def init_variables(encoder: nn.Module, decoder: nn.Module, rng: jax.Array, image
     dec_vars = decoder.init(k_dec, z, train=True)
     return {
         "params": {"encoder": enc_vars["params"], "decoder": dec_vars["params"]},
-        "batch_stats": {"encoder": enc_vars.get("batch_stats", {}),
-                        "decoder": dec_vars.get("batch_stats", {})},
+        "batch_stats": {
+            "encoder": enc_vars.get("batch_stats", {}),
+            "decoder": dec_vars.get("batch_stats", {}),
+        },
     }

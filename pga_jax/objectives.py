@@ -44,13 +44,13 @@ VARIATIONAL = {"vae": True, "lpga": False, "vpga": True, "lvpga": True}
 
 # Which network each term trains (the paper's Fig. 1 and the original code's two losses).
 TERM_NETWORKS = {
-    "rec": ("encoder", "decoder"),   # L_r, Eq. 1
-    "lr_prior": ("encoder",),        # L_lr,N, Eq. 2
-    "lr_post": ("encoder",),         # L_lr,H, Eq. 3
-    "nll_enc": ("encoder",),         # L_nll^phi, Eq. 6
-    "nll_dec": ("decoder",),         # L_nll^theta, Eq. 7
-    "vr": ("encoder", "decoder"),    # L_vr, Eq. 12 (VPGA) / Eq. 16 (LVPGA); phi via sigma only
-    "vkl": ("encoder",),             # L_vkl^phi, Eq. 12
+    "rec": ("encoder", "decoder"),  # L_r, Eq. 1
+    "lr_prior": ("encoder",),  # L_lr,N, Eq. 2
+    "lr_post": ("encoder",),  # L_lr,H, Eq. 3
+    "nll_enc": ("encoder",),  # L_nll^phi, Eq. 6
+    "nll_dec": ("decoder",),  # L_nll^theta, Eq. 7
+    "vr": ("encoder", "decoder"),  # L_vr, Eq. 12 (VPGA) / Eq. 16 (LVPGA); phi via sigma only
+    "vkl": ("encoder",),  # L_vkl^phi, Eq. 12
 }
 
 LVPGA_STD_FLOOR = 0.01  # "sigma_phi^2 > eps^2" implemented as std = sigma_phi + 0.01
@@ -61,14 +61,14 @@ class ObjectiveConfig:
     """The hyper-parameters an objective reads (a flat, hashable view of the config)."""
 
     name: str
-    alpha: float = 0.0        # L_lr,N weight (original `zn_rec`)
-    beta: float = 0.0         # L_lr,H weight (original `zh_rec`)
-    gamma: float = 0.0        # NLL weight (original `nll`), both NLL parts
-    vrec: float = 0.0         # L_vr weight (VPGA 1/sigma^2 role; LVPGA gamma')
-    vkld: float = 0.0         # L_vkl weight (eta)
-    nll_eps_scale: float = 1e-2   # eps = nll_eps_scale * sqrt(H)
-    vae_sigma: float = 0.2    # the VAE baseline's decoder sigma (data in [-1, 1])
-    warmup_steps: int = 0     # LPGA / LVPGA: plain-AE steps before the other terms switch on
+    alpha: float = 0.0  # L_lr,N weight (original `zn_rec`)
+    beta: float = 0.0  # L_lr,H weight (original `zh_rec`)
+    gamma: float = 0.0  # NLL weight (original `nll`), both NLL parts
+    vrec: float = 0.0  # L_vr weight (VPGA 1/sigma^2 role; LVPGA gamma')
+    vkld: float = 0.0  # L_vkl weight (eta)
+    nll_eps_scale: float = 1e-2  # eps = nll_eps_scale * sqrt(H)
+    vae_sigma: float = 0.2  # the VAE baseline's decoder sigma (data in [-1, 1])
+    warmup_steps: int = 0  # LPGA / LVPGA: plain-AE steps before the other terms switch on
 
     def __post_init__(self):
         if self.name not in OBJECTIVES:
@@ -100,8 +100,9 @@ class Networks:
         variables["batch_stats"] = stats
         if not self.train:
             return self.modules[name].apply(variables, inputs, train=False)
-        out, mutated = self.modules[name].apply(variables, inputs, train=True,
-                                                mutable=["batch_stats"])
+        out, mutated = self.modules[name].apply(
+            variables, inputs, train=True, mutable=["batch_stats"]
+        )
         if update_stats:
             self.batch_stats[name] = mutated["batch_stats"]
         return out
@@ -122,12 +123,12 @@ class Networks:
 def _latent_reconstruction_terms(cfg, nets, z, rng):
     """L_lr,N (and L_lr,H when beta > 0): encoder only, through f_phi o g_{sg theta}."""
     z_prior = jax.random.normal(rng, z.shape)
-    terms = {"lr_prior": losses.latent_reconstruction(
-        z_prior, nets.h(z_prior, frozen_decoder=True))}
+    terms = {
+        "lr_prior": losses.latent_reconstruction(z_prior, nets.h(z_prior, frozen_decoder=True))
+    }
     if cfg.beta > 0:
         z_post = jax.lax.stop_gradient(z)
-        terms["lr_post"] = losses.latent_reconstruction(
-            z_post, nets.h(z_post, frozen_decoder=True))
+        terms["lr_post"] = losses.latent_reconstruction(z_post, nets.h(z_post, frozen_decoder=True))
     return terms
 
 
@@ -222,7 +223,8 @@ def combine(terms: dict, weights: dict) -> tuple[jax.Array, dict]:
     metrics = {f"terms/{k}": v for k, v in terms.items()}
     for net in ("encoder", "decoder"):
         metrics[f"{net}_loss"] = sum(
-            weights[k] * v for k, v in terms.items() if net in TERM_NETWORKS[k])
+            weights[k] * v for k, v in terms.items() if net in TERM_NETWORKS[k]
+        )
     metrics["loss"] = total
     return total, metrics
 

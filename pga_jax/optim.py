@@ -21,8 +21,9 @@ def param_labels(params) -> dict:
     Raises ValueError if the top level is not exactly the two networks or a leaf is unlabelled.
     """
     if set(params) != set(NETWORKS):
-        raise ValueError(f"params must have exactly the top-level keys {NETWORKS}, "
-                         f"got {sorted(params)}")
+        raise ValueError(
+            f"params must have exactly the top-level keys {NETWORKS}, got {sorted(params)}"
+        )
     labels = {net: jax.tree.map(lambda _, n=net: n, params[net]) for net in NETWORKS}
     leaves, _ = jax.tree.flatten(labels)
     n_params = len(jax.tree.leaves(params))
@@ -33,9 +34,11 @@ def param_labels(params) -> dict:
 
 def make_optimizer(optim: ml_collections.ConfigDict, params) -> optax.GradientTransformation:
     """SGD(lr * scale, momentum) for each network (constant lr, not Nesterov, as the original)."""
+
     def sgd(scale):
         return optax.sgd(optim.learning_rate * scale, momentum=optim.momentum)
 
     return optax.multi_transform(
         {"encoder": sgd(optim.encoder_lr_scale), "decoder": sgd(optim.decoder_lr_scale)},
-        param_labels(params))
+        param_labels(params),
+    )

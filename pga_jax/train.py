@@ -34,11 +34,11 @@ class NonFiniteLossError(FloatingPointError):
 
 @flax.struct.dataclass
 class TrainState:
-    step: jax.Array                 # int32 scalar: steps taken
-    params: Any                     # {'encoder': ..., 'decoder': ...}
-    batch_stats: Any                # {'encoder': ..., 'decoder': ...} ({} without BatchNorm)
+    step: jax.Array  # int32 scalar: steps taken
+    params: Any  # {'encoder': ..., 'decoder': ...}
+    batch_stats: Any  # {'encoder': ..., 'decoder': ...} ({} without BatchNorm)
     opt_state: optax.OptState
-    rng: jax.Array                  # base key (uint32[2]); step key = fold_in(rng, step)
+    rng: jax.Array  # base key (uint32[2]); step key = fold_in(rng, step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,19 +60,28 @@ class Model:
         return objectives.Networks(self.encoder, self.decoder, params, batch_stats, train)
 
 
-def create_train_state(config: ml_collections.ConfigDict,
-                       image_shape: tuple[int, int, int]) -> tuple[TrainState, Model]:
+def create_train_state(
+    config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]
+) -> tuple[TrainState, Model]:
     """Initial state (Xavier-uniform weights, zero momentum) and the static model."""
     obj = configs.objective_config(config)
     encoder, decoder = models.build_models(
-        config.model.arch, config.model.z_dim, bn=config.model.bn,
-        variational=objectives.VARIATIONAL[obj.name], resnet_dim=config.model.resnet_dim)
+        config.model.arch,
+        config.model.z_dim,
+        bn=config.model.bn,
+        variational=objectives.VARIATIONAL[obj.name],
+        resnet_dim=config.model.resnet_dim,
+    )
     init_rng, train_rng = jax.random.split(jax.random.PRNGKey(config.seed))
     variables = models.init_variables(encoder, decoder, init_rng, image_shape, config.model.z_dim)
     tx = optim.make_optimizer(config.optim, variables["params"])
-    state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                       batch_stats=variables["batch_stats"],
-                       opt_state=tx.init(variables["params"]), rng=train_rng)
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=variables["params"],
+        batch_stats=variables["batch_stats"],
+        opt_state=tx.init(variables["params"]),
+        rng=train_rng,
+    )
     model = Model(encoder, decoder, obj, tx, tuple(image_shape), config.model.z_dim)
     return state, model
 
@@ -81,8 +90,9 @@ def loss_fn(params, state: TrainState, model: Model, batch: jax.Array, rng: jax.
     """sum_k w_k term_k (gradient-routed terms, see objectives.py) and its metrics."""
     nets = model.networks(params, state.batch_stats)
     terms, _ = objectives.compute_terms(model.objective, nets, batch, rng)
-    weights = objectives.term_weights(model.objective, state.step,
-                                      math.prod(model.image_shape), model.z_dim)
+    weights = objectives.term_weights(
+        model.objective, state.step, math.prod(model.image_shape), model.z_dim
+    )
     total, metrics = objectives.combine(terms, weights)
     return total, (metrics, nets.batch_stats)
 
@@ -91,13 +101,15 @@ def train_step(state: TrainState, batch: jax.Array, model: Model) -> tuple[Train
     """One SGD step on a [B, H, W, C] batch in [-1, 1]. Pure; jit with `donate_argnums=0`."""
     rng = jax.random.fold_in(state.rng, state.step)
     grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-        state.params, state, model, batch, rng)
+        state.params, state, model, batch, rng
+    )
     updates, opt_state = model.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics["grad_norm/encoder"] = optax.tree.norm(grads["encoder"])
     metrics["grad_norm/decoder"] = optax.tree.norm(grads["decoder"])
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                              opt_state=opt_state)
+    new_state = state.replace(
+        step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+    )
     return new_state, metrics
 
 
@@ -107,16 +119,20 @@ def make_train_step(model: Model):
 
 def make_generate(model: Model):
     """jitted (state, z) -> g_theta(z); BatchNorm uses the batch's own statistics (original)."""
+
     def generate(state, z):
         return model.networks(state).decode(z)
+
     return jax.jit(generate)
 
 
 def make_reconstruct(model: Model):
     """jitted (state, x) -> g_theta(mu_phi(x))."""
+
     def reconstruct(state, x):
         nets = model.networks(state)
         return nets.decode(nets.encode(x)[0])
+
     return jax.jit(reconstruct)
 
 
@@ -129,13 +145,20 @@ def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
     """uint8 NHWC training images of config.dataset (synthetic: the architecture's shape)."""
     shape = models.OUTPUT_SHAPES[config.model.arch]
     imgs = data.load_arrays(
-        config.dataset, "train", source=config.data.source, path=config.data.path or None,
-        tfds_data_dir=config.data.tfds_data_dir or None, synthetic_shape=shape,
-        synthetic_size=config.data.synthetic_size, seed=config.seed)
+        config.dataset,
+        "train",
+        source=config.data.source,
+        path=config.data.path or None,
+        tfds_data_dir=config.data.tfds_data_dir or None,
+        synthetic_shape=shape,
+        synthetic_size=config.data.synthetic_size,
+        seed=config.seed,
+    )
     if tuple(imgs.shape[1:]) != shape:
         raise configs.ConfigError(
             f"dataset {config.dataset!r} has {tuple(imgs.shape[1:])} images but "
-            f"config.model.arch={config.model.arch!r} makes {shape}; pick a matching arch")
+            f"config.model.arch={config.model.arch!r} makes {shape}; pick a matching arch"
+        )
     return imgs
 
 
@@ -159,7 +182,8 @@ def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
             if get(saved, key) != get(current, key):
                 raise configs.ConfigError(
                     f"{workdir} holds a run with {key}={get(saved, key)!r}, not "
-                    f"{get(current, key)!r}; use a new --workdir to start a different run")
+                    f"{get(current, key)!r}; use a new --workdir to start a different run"
+                )
     else:
         os.makedirs(workdir, exist_ok=True)
         with open(path + ".tmp", "w") as f:
@@ -178,7 +202,8 @@ def _check_finite(metrics: dict[str, float], step: int, checkpointer) -> None:
         last = checkpointer.latest_step()
         raise NonFiniteLossError(
             f"non-finite {', '.join(sorted(bad))} by step {step}; the last good checkpoint "
-            f"(step {last}) is intact: lower --config.optim.learning_rate and rerun")
+            f"(step {last}) is intact: lower --config.optim.learning_rate and rerun"
+        )
 
 
 def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct):
@@ -188,8 +213,9 @@ def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate
     n = len(fixed_z)
     grids = {
         "samples": images.make_grid(samples, ncols=int(math.sqrt(n))),
-        "reconstructions": images.make_grid(images.interleave(fixed_x, recons),
-                                            ncols=2 * int(math.sqrt(len(fixed_x) * 2) // 2)),
+        "reconstructions": images.make_grid(
+            images.interleave(fixed_x, recons), ncols=2 * int(math.sqrt(len(fixed_x) * 2) // 2)
+        ),
     }
     for name, grid in grids.items():
         images.save_png(os.path.join(workdir, "images", f"{name}_{step:07d}.png"), grid)
@@ -212,7 +238,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     start = int(state.step)
 
     writer = metric_writers.create_default_writer(
-        workdir, just_logging=jax.process_index() > 0, asynchronous=False)
+        workdir, just_logging=jax.process_index() > 0, asynchronous=False
+    )
     if start == 0:
         writer.write_hparams(_flat_hparams(config))
 
@@ -222,17 +249,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     fixed_z = jax.random.normal(fixed_rng, (config.num_images, config.model.z_dim))
     fixed_x = data.batch_at(train_images, 0, max(config.num_images // 2, 1), config.seed + 1)
 
-    progress = periodic_actions.ReportProgress(num_train_steps=config.num_steps,
-                                               writer=writer, every_steps=config.log_every)
+    progress = periodic_actions.ReportProgress(
+        num_train_steps=config.num_steps, writer=writer, every_steps=config.log_every
+    )
     batches = data.EpochIterator(train_images, config.batch_size, config.seed, start_step=start)
     history: list[dict] = []
-    logging.info("Training %s / %s / %s from step %d to %d", config.objective.name,
-                 config.dataset, config.model.arch, start, config.num_steps)
+    logging.info(
+        "Training %s / %s / %s from step %d to %d",
+        config.objective.name,
+        config.dataset,
+        config.model.arch,
+        start,
+        config.num_steps,
+    )
     t0 = time.time()
     try:
         for step in range(start + 1, config.num_steps + 1):
             batch = next(batches)
             state, metrics = step_fn(state, batch)
+            if history:  # at most one step in flight: honest steps/s, bounded queue
+                jax.block_until_ready(history[-1]["loss"])
             history.append(metrics)
             progress(step)
             if step % config.log_every == 0 or step == config.num_steps:
@@ -241,8 +277,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                 _check_finite(scalars, step, checkpointer)
                 writer.write_scalars(step, scalars)
             if step % config.image_every == 0 or step == config.num_steps:
-                write_images(state, model, step, workdir, writer, fixed_z, fixed_x,
-                             generate, reconstruct)
+                write_images(
+                    state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct
+                )
             if step % config.checkpoint_every == 0 or step == config.num_steps:
                 if history:  # never save a state whose recent losses were not checked
                     _check_finite(_mean_metrics(history[-1:]), step, checkpointer)
