@@ -1,0 +1,150 @@
+"""FID command line: reference statistics, scores, and the weights cache.
+
+  python -m pga_jax.fid stats --images=train.npz --out=stats.npz [--protocol=tf1_bilinear]
+  python -m pga_jax.fid score --images=samples.npz --ref=stats.npz [--out=scores.json]
+  python -m pga_jax.fid score --images=run0.npz,run1.npz,run2.npz --ref=stats.npz --seeds
+  python -m pga_jax.fid weights [--download]
+
+``--images``: comma-separated ``.npz`` (the array ``images``, ``x`` or the only array),
+``.npy`` or image directories (PNG / JPEG, one size). Arrays are uint8 0..255 or float [-1, 1].
+Several entries are pooled into one sample set, unless ``--seeds``: then each entry is one run
+(e.g. one training seed), scored separately, and mean +- standard error is reported.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags, logging
+
+from pga_jax.fid import resize, score, weights
+
+_IMAGES = flags.DEFINE_list("images", [], "Image files / folders (.npz, .npy, dir).")
+_OUT = flags.DEFINE_string("out", None, "stats: output .npz; score: optional JSON file.")
+_REF = flags.DEFINE_string("ref", None, "score: reference statistics .npz.")
+_SEEDS = flags.DEFINE_bool("seeds", False, "score: each --images entry is a separate run.")
+_PROTOCOL = flags.DEFINE_enum(
+    "protocol", None, sorted(resize.PROTOCOLS), "Input protocol (default: ref's or tf1_bilinear)."
+)
+_WEIGHTS = flags.DEFINE_string("weights", None, "default_1.pt, pytorch-fid .pth or cached .npz.")
+_CACHE = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/pga_jax/fid).")
+_N = flags.DEFINE_integer("n", 0, "Use the first N images of each set (0: all).")
+_BATCH = flags.DEFINE_integer("batch_size", 50, "Images per network call.")
+_KEEP = flags.DEFINE_integer("keep_features", 5000, "stats: feature rows kept for KID / P-R.")
+_KID = flags.DEFINE_bool("kid", True, "score: KID (needs ref features).")
+_PR = flags.DEFINE_bool("pr", True, "score: precision / recall (needs ref features).")
+_DOWNLOAD = flags.DEFINE_bool("download", False, "weights: download pytorch-fid's file.")
+
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def load_images(spec: str) -> np.ndarray:
+    """Images from one ``.npz`` / ``.npy`` file or a folder of image files, as an array."""
+    path = Path(spec)
+    if not path.exists():
+        raise ValueError(f"--images entry {spec} does not exist")
+    if path.is_dir():
+        from PIL import Image
+
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_EXTS)
+        if not files:
+            raise ValueError(f"no images ({', '.join(_IMAGE_EXTS)}) under {path}")
+        ims = []
+        for f in files:
+            with Image.open(f) as im:
+                ims.append(np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB")))
+        if len({im.shape for im in ims}) != 1:
+            raise ValueError(f"images under {path} differ in size/channels; resize them first")
+        return np.stack(ims)
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            for key in ("images", "x"):
+                if key in z.files:
+                    return z[key]
+            if len(z.files) == 1:
+                return z[z.files[0]]
+            raise ValueError(f"{path} has arrays {z.files}; name the images 'images'")
+    raise ValueError(f"--images entry {spec} is not a .npz, .npy or a folder")
+
+
+def _image_sets() -> list[np.ndarray]:
+    if not _IMAGES.value:
+        raise app.UsageError("--images is required")
+    sets = [load_images(s) for s in _IMAGES.value]
+    if _N.value:
+        for s, name in zip(sets, _IMAGES.value, strict=True):
+            if len(s) < _N.value:
+                raise app.UsageError(f"{name} has {len(s)} images, fewer than --n={_N.value}")
+        sets = [s[: _N.value] for s in sets]
+    return sets
+
+
+def _feature_fn(protocol: str):
+    return score.get_feature_fn(protocol, _WEIGHTS.value, _CACHE.value, _BATCH.value)
+
+
+def cmd_stats() -> None:
+    if not _OUT.value:
+        raise app.UsageError("stats needs --out=stats.npz")
+    images = np.concatenate(_image_sets())
+    fn = _feature_fn(_PROTOCOL.value or resize.DEFAULT_PROTOCOL)
+    st = score.compute_stats(images, fn, keep_features=_KEEP.value)
+    score.save_stats(_OUT.value, st)
+    print(
+        f"wrote {_OUT.value}: N={st['n']} protocol={st['protocol']} "
+        f"weights={st['weights_sha256'][:12]}"
+    )
+
+
+def cmd_score() -> None:
+    if not _REF.value:
+        raise app.UsageError("score needs --ref=stats.npz")
+    ref = score.load_stats(_REF.value)
+    protocol = _PROTOCOL.value or (
+        ref["protocol"] if ref["protocol"] != score.UNKNOWN else resize.DEFAULT_PROTOCOL
+    )
+    fn = _feature_fn(protocol)
+    sets = _image_sets()
+    if not _SEEDS.value:
+        sets = [np.concatenate(sets)]
+    kw = {"kid": _KID.value, "pr": _PR.value}
+    runs = [score.score_arrays(images, ref, feature_fn=fn, **kw) for images in sets]
+    if any(r["n"] != score.PAPER_N for r in runs):
+        logging.warning("FID is biased by sample count: the paper used N=%d", score.PAPER_N)
+    if _SEEDS.value:
+        for name, r in zip(_IMAGES.value, runs, strict=True):
+            r["images"] = name
+        result = {"runs": runs, "summary": score.mean_and_stderr(runs)}
+    else:
+        result = runs[0]
+    text = score.to_json(result)
+    print(text)
+    if _OUT.value:
+        Path(_OUT.value).write_text(text + "\n")
+
+
+def cmd_weights() -> None:
+    if _DOWNLOAD.value:
+        print(f"downloaded {weights.download_pytorch_fid_weights(_CACHE.value)}")
+    _, digest = weights.load_inception_params(_WEIGHTS.value, _CACHE.value)
+    print(f"FID Inception weights ready in {weights.cache_dir(_CACHE.value)}: sha256 {digest}")
+
+
+_COMMANDS = {"stats": cmd_stats, "score": cmd_score, "weights": cmd_weights}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2 or argv[1] not in _COMMANDS:
+        raise app.UsageError(f"usage: python -m pga_jax.fid {{{'|'.join(_COMMANDS)}}} --flags")
+    try:
+        _COMMANDS[argv[1]]()
+    except (weights.FIDWeightsError, ValueError, OSError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)

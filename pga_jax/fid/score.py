@@ -1,0 +1,202 @@
+"""Reference statistics files and the scoring API (``score_arrays``) the trainer calls.
+
+A statistics file (``.npz``, no pickles) holds float64 ``mu`` and ``sigma`` of the 2048-d pool_3
+features (the same keys as TTUR's published files, which therefore load too), plus ``n``,
+``protocol``, ``weights_sha256`` and optionally ``features``: a seeded random subset of the
+float32 feature rows, needed for KID and precision/recall.
+
+Scores are plain JSON-ready dicts that always carry N, the protocol and the weights checksum,
+because FID depends on all three.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pga_jax.fid import inception, resize, stats, weights
+
+UNKNOWN = "unknown"
+PAPER_N = 5000  # samples per FID in the paper and the original code (5 x 1,000)
+
+
+@functools.lru_cache(maxsize=4)
+def get_feature_fn(
+    protocol: str = resize.DEFAULT_PROTOCOL,
+    weights_path: str | None = None,
+    cache: str | None = None,
+    batch_size: int = 50,
+) -> inception.FeatureFn:
+    """Loads the real weights once and returns a (cached) jitted 2048-d feature function."""
+    params, digest = weights.load_inception_params(weights_path, cache)
+    return inception.make_feature_fn(params, protocol, batch_size=batch_size, weights_sha256=digest)
+
+
+def stats_from_features(
+    features, *, protocol: str, weights_sha256: str, keep_features: int = 5000, seed: int = 0
+) -> dict:
+    """Statistics dict of (N, 2048) features; keeps a seeded subset of rows for KID / P-R."""
+    features = np.asarray(features)
+    mu, sigma = stats.mean_and_cov(features)
+    out = {
+        "mu": mu,
+        "sigma": sigma,
+        "n": int(features.shape[0]),
+        "protocol": protocol,
+        "weights_sha256": weights_sha256,
+    }
+    if keep_features > 0:
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.permutation(features.shape[0])[:keep_features])
+        out["features"] = features[idx].astype(np.float32)
+    return out
+
+
+def compute_stats(images, feature_fn: inception.FeatureFn, **kwargs) -> dict:
+    """Statistics dict of uint8 / [-1, 1] images with ``feature_fn``."""
+    return stats_from_features(
+        feature_fn(images),
+        protocol=feature_fn.protocol,
+        weights_sha256=feature_fn.weights_sha256,
+        **kwargs,
+    )
+
+
+def save_stats(path: str | os.PathLike, st: dict) -> None:
+    """Writes a statistics dict to ``.npz`` (strings stored as 0-d unicode arrays)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{k: np.asarray(v) for k, v in st.items()})
+
+
+def load_stats(path: str | os.PathLike) -> dict:
+    """Reads a statistics ``.npz``; files without metadata (e.g. TTUR's) get "unknown"."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "mu" not in z.files or "sigma" not in z.files:
+                raise ValueError(f"{path} has no 'mu' / 'sigma' arrays")
+            out = {
+                "mu": np.asarray(z["mu"], np.float64),
+                "sigma": np.asarray(z["sigma"], np.float64),
+                "n": int(z["n"]) if "n" in z.files else -1,
+                "protocol": str(z["protocol"]) if "protocol" in z.files else UNKNOWN,
+                "weights_sha256": str(z["weights_sha256"])
+                if "weights_sha256" in z.files
+                else UNKNOWN,
+            }
+            if "features" in z.files:
+                out["features"] = np.asarray(z["features"], np.float32)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"cannot read FID statistics {path}: {e}") from e
+    return out
+
+
+def _check_compatible(ref: dict, protocol: str, weights_sha256: str) -> None:
+    if ref["protocol"] not in (UNKNOWN, protocol):
+        raise ValueError(
+            f"reference stats use protocol {ref['protocol']!r} but images use {protocol!r}"
+        )
+    if UNKNOWN not in (ref["weights_sha256"], weights_sha256) and (
+        ref["weights_sha256"] != weights_sha256
+    ):
+        raise ValueError(
+            f"reference stats were made with other weights ({ref['weights_sha256'][:12]}... "
+            f"vs {weights_sha256[:12]}...)"
+        )
+
+
+def score_features(
+    features,
+    ref: dict,
+    *,
+    protocol: str,
+    weights_sha256: str,
+    kid: bool = True,
+    pr: bool = True,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    pr_k: int = 3,
+    seed: int = 0,
+) -> dict:
+    """FID (+ KID and precision/recall when ``ref`` holds features) of (N, 2048) features."""
+    _check_compatible(ref, protocol, weights_sha256)
+    features = np.asarray(features)
+    out = {
+        "fid": stats.frechet_distance_to_features(features, ref["mu"], ref["sigma"]),
+        "n": int(features.shape[0]),
+        "n_ref": ref["n"],
+        "protocol": protocol,
+        "ref_protocol": ref["protocol"],
+        "weights_sha256": weights_sha256,
+        "dims": int(features.shape[1]),
+    }
+    ref_feats = ref.get("features")
+    if kid and ref_feats is not None:
+        m, s = stats.kernel_inception_distance(
+            features, ref_feats, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+        )
+        out.update(kid=m, kid_std=s, kid_subsets=kid_subsets)
+        out["kid_subset_size"] = min(kid_subset_size, len(features), len(ref_feats))
+    if pr and ref_feats is not None:
+        p, r = stats.precision_recall(ref_feats, features, k=pr_k)
+        out.update(precision=p, recall=r, pr_k=pr_k, n_ref_features=int(len(ref_feats)))
+    return out
+
+
+def score_arrays(
+    images,
+    ref_stats: dict | str | os.PathLike,
+    *,
+    feature_fn: inception.FeatureFn | None = None,
+    protocol: str | None = None,
+    weights_path: str | None = None,
+    **score_kwargs,
+) -> dict:
+    """Scores generated images against reference statistics: the trainer's entry point.
+
+    Args:
+      images: (N, H, W[, C]) uint8 0..255 or float [-1, 1] (quantised like the original code).
+        Use N = 5,000 to compare with the paper; FID is biased by N.
+      ref_stats: statistics dict or path to a statistics ``.npz``.
+      feature_fn: a :class:`~pga_jax.fid.inception.FeatureFn` to reuse; by default one is built
+        (and cached) from the real weights with the reference's protocol.
+      protocol: input protocol when ``feature_fn`` is None (default: the reference's, else
+        ``tf1_bilinear``).
+      weights_path: weights source for the default feature function.
+      **score_kwargs: passed to :func:`score_features` (kid, pr, kid_subsets, seed, ...).
+    Returns:
+      JSON-ready dict: fid, n, n_ref, protocol, weights_sha256 (+ kid, precision, recall).
+    """
+    ref = load_stats(ref_stats) if not isinstance(ref_stats, dict) else ref_stats
+    if feature_fn is None:
+        if protocol is None:
+            ref_protocol = ref.get("protocol", UNKNOWN)
+            protocol = resize.DEFAULT_PROTOCOL if ref_protocol == UNKNOWN else ref_protocol
+        feature_fn = get_feature_fn(protocol, weights_path)
+    feats = feature_fn(images)
+    return score_features(
+        feats,
+        ref,
+        protocol=feature_fn.protocol,
+        weights_sha256=feature_fn.weights_sha256,
+        **score_kwargs,
+    )
+
+
+def mean_and_stderr(scores: list[dict]) -> dict:
+    """Mean and standard error (std / sqrt(runs), ddof=1) of each numeric score over runs."""
+    keys = [k for k in ("fid", "kid", "precision", "recall") if all(k in s for s in scores)]
+    out: dict = {"runs": len(scores)}
+    for k in keys:
+        vals = np.array([s[k] for s in scores], np.float64)
+        se = vals.std(ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else float("nan")
+        out[k] = {"mean": float(vals.mean()), "stderr": float(se)}
+    return out
+
+
+def to_json(scores: dict) -> str:
+    """Scores as indented JSON."""
+    return json.dumps(scores, indent=2, sort_keys=True)

@@ -1,0 +1,104 @@
+"""Statistics files, ``score_arrays`` and the CLI, with random network weights."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pga_jax.fid import inception, score, weights
+
+
+@pytest.fixture(scope="module")
+def feature_fn():
+    params = inception.init_random_params(seed=5)
+    return inception.make_feature_fn(params, batch_size=4, weights_sha256="test-weights")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+
+
+def test_score_identical_sets(feature_fn, images):
+    ref = score.compute_stats(images, feature_fn, keep_features=8)
+    assert ref["n"] == 8 and ref["features"].shape == (8, 2048)
+    out = score.score_arrays(images, ref, feature_fn=feature_fn, kid_subsets=3)
+    assert abs(out["fid"]) < 1e-6 * np.trace(ref["sigma"])
+    assert out["precision"] == 1.0 and out["recall"] == 1.0
+    assert np.isfinite(out["kid"]) and out["kid_subset_size"] == 8
+    assert out["n"] == 8 and out["protocol"] == "tf1_bilinear"
+    assert out["weights_sha256"] == "test-weights"
+    json.loads(score.to_json(out))  # JSON-ready
+    # [-1, 1] floats that quantise to the same pixels score the same.
+    as_float = (images.astype(np.float32) + 0.5) / 255 * 2 - 1
+    again = score.score_arrays(as_float, ref, feature_fn=feature_fn, kid=False, pr=False)
+    assert again["fid"] == pytest.approx(out["fid"], abs=1e-6)
+
+
+def test_score_refuses_mismatched_protocol_or_weights(feature_fn, images):
+    ref = score.compute_stats(images, feature_fn, keep_features=0)
+    with pytest.raises(ValueError, match="protocol"):
+        score.score_arrays(images, dict(ref, protocol="torch_bilinear"), feature_fn=feature_fn)
+    with pytest.raises(ValueError, match="other weights"):
+        score.score_arrays(images, dict(ref, weights_sha256="abc"), feature_fn=feature_fn)
+
+
+def test_stats_file_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(50, 16)).astype(np.float32)
+    st = score.stats_from_features(
+        feats, protocol="torch_bilinear", weights_sha256="w", keep_features=20
+    )
+    score.save_stats(tmp_path / "s.npz", st)
+    back = score.load_stats(tmp_path / "s.npz")
+    assert back["n"] == 50 and back["protocol"] == "torch_bilinear"
+    assert back["weights_sha256"] == "w" and back["features"].shape == (20, 16)
+    want = np.cov(feats.astype(np.float64), rowvar=False)
+    np.testing.assert_allclose(back["sigma"], want, rtol=1e-12, atol=1e-15)
+    # TTUR-style files (mu, sigma only) load with unknown metadata.
+    np.savez(tmp_path / "ttur.npz", mu=st["mu"], sigma=st["sigma"])
+    ttur = score.load_stats(tmp_path / "ttur.npz")
+    assert ttur["protocol"] == score.UNKNOWN and "features" not in ttur
+
+
+def test_mean_and_stderr():
+    s = score.mean_and_stderr([{"fid": 1.0}, {"fid": 2.0}, {"fid": 3.0}])
+    assert s["fid"]["mean"] == 2.0 and s["fid"]["stderr"] == pytest.approx(1 / np.sqrt(3))
+
+
+def test_cli_stats_and_score(tmp_path, images):
+    wpath = tmp_path / "random_weights.npz"
+    weights.save_params(wpath, inception.init_random_params(seed=6), source="random")
+    np.savez(tmp_path / "a.npz", images=images[:4])
+    np.savez(tmp_path / "b.npz", images=images[4:])
+    common = [f"--weights={wpath}", "--batch_size=4"]
+    cli = [sys.executable, "-m", "pga_jax.fid"]
+    root = Path(__file__).resolve().parents[1]  # so `-m pga_jax.fid` works uninstalled
+    run = lambda args: subprocess.run(cli + args + common, capture_output=True, text=True, cwd=root)
+    r = run(
+        [
+            "stats",
+            f"--images={tmp_path / 'a.npz'},{tmp_path / 'b.npz'}",
+            f"--out={tmp_path / 'ref.npz'}",
+        ]
+    )
+    assert r.returncode == 0, r.stderr
+    assert "N=8 protocol=tf1_bilinear" in r.stdout
+    r = run(
+        [
+            "score",
+            f"--images={tmp_path / 'a.npz'},{tmp_path / 'b.npz'}",
+            "--seeds",
+            f"--ref={tmp_path / 'ref.npz'}",
+            f"--out={tmp_path / 'scores.json'}",
+        ]
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "scores.json").read_text())
+    assert len(result["runs"]) == 2 and result["summary"]["runs"] == 2
+    assert all(run_["n"] == 4 for run_ in result["runs"])
+    r = run(["score", f"--images={tmp_path / 'a.npz'}", f"--ref={tmp_path / 'nope.npz'}"])
+    assert r.returncode != 0 and "error: cannot read FID statistics" in r.stderr
