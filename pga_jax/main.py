@@ -42,6 +42,27 @@ class _QuietLibraries:
         return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with an unknown `--config.key` reported as one line.
+
+    ml_collections raises AttributeError/KeyError (a long traceback) for an override of a field
+    the config does not have; a wrong type is already a one-line absl flags error.
+    """
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:  # as absl's own parser reports it, on one line
+        lines = [line for line in str(e).splitlines() if line.strip()]
+        text = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
+        sys.exit(f"FATAL Flags parsing error: {text}\nPass --helpshort or --helpfull to see help.")
+    except (AttributeError, KeyError) as e:
+        name = str(e).strip("'\"")
+        bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
+        sys.exit(
+            f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; "
+            "check the spelling against the config file (fields: pga_jax/configs.py)"
+        )
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -54,4 +75,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -146,7 +146,7 @@ def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
     shape = models.OUTPUT_SHAPES[config.model.arch]
     imgs = data.load_arrays(
         config.dataset,
-        "train",
+        config.data.split,
         source=config.data.source,
         path=config.data.path or None,
         tfds_data_dir=config.data.tfds_data_dir or None,
