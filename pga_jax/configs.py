@@ -48,7 +48,7 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
 
     c.dataset = dataset
     c.data = ml_collections.ConfigDict()
-    c.data.source = "auto"  # one of data.SOURCES  # auto | tfds | idx | folder | synthetic
+    c.data.source = "auto"  # one of data.SOURCES: auto, tfds, idx, folder, synthetic
     c.data.path = ""  # IDX directory or CelebA JPEG folder ("" = default)
     c.data.tfds_data_dir = ""  # tfds data_dir ("" = tfds default)
     c.data.synthetic_size = 512  # images, when dataset == "synthetic"
@@ -88,7 +88,9 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.num_images = 64  # images in the sample / reconstruction grids
     c.fid_every = 0  # FID during training (0 = off)
-    c.fid_num_samples = 5000
+    c.fid_num_samples = 5000  # the paper's N (FID is biased by N: compare at equal N)
+    c.fid_batch_size = 1000  # generation batch (BatchNorm statistics per batch, as the original)
+    c.fid_ref_stats = ""  # reference statistics .npz (python -m pga_jax.fid stats ...)
     return c
 
 
@@ -180,5 +182,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.objective.{key}={c.objective[key]} must be >= 0")
     if c.objective.nll_eps_scale <= 0 or c.objective.vae_sigma <= 0:
         raise ConfigError("config.objective.nll_eps_scale and vae_sigma must be positive")
+    if c.fid_every > 0 and not c.fid_ref_stats:
+        raise ConfigError(
+            "config.fid_every > 0 needs config.fid_ref_stats: make it with "
+            "python -m pga_jax.fid stats --images=... --out=FILE.npz"
+        )
     if c.optim.learning_rate <= 0:
         raise ConfigError(f"config.optim.learning_rate={c.optim.learning_rate} must be positive")

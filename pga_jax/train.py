@@ -223,6 +223,26 @@ def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate
     writer.write_images(step, {k: v[None] for k, v in grids.items()})
 
 
+def generate_samples(state, model, generate, num: int, batch_size: int, rng) -> np.ndarray:
+    """`num` images g_theta(z), z ~ N(0, I), generated `batch_size` at a time, as float32."""
+    out = []
+    for i in range(0, num, batch_size):
+        z = jax.random.normal(jax.random.fold_in(rng, i), (min(batch_size, num - i), model.z_dim))
+        out.append(np.asarray(generate(state, z)))
+    return np.concatenate(out)
+
+
+def evaluate_fid(state, model, config, generate, step: int) -> dict:
+    """FID of `fid_num_samples` samples against `fid_ref_stats` (original: every 2,000 steps)."""
+    from pga_jax.fid import score  # noqa: PLC0415  (loads Inception only when FID is on)
+
+    rng = jax.random.fold_in(jax.random.PRNGKey(config.seed + 2), step)
+    samples = generate_samples(
+        state, model, generate, config.fid_num_samples, config.fid_batch_size, rng
+    )
+    return score.score_arrays(samples, config.fid_ref_stats, kid=False, pr=False)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state."""
     configs.validate(config)
@@ -280,6 +300,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                 write_images(
                     state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct
                 )
+            if config.fid_every and (step % config.fid_every == 0 or step == config.num_steps):
+                result = evaluate_fid(state, model, config, generate, step)
+                writer.write_scalars(step, {"fid": result["fid"]})
+                with open(os.path.join(workdir, "fid.jsonl"), "a") as f:
+                    f.write(json.dumps({"step": step, **result}) + "\n")
             if step % config.checkpoint_every == 0 or step == config.num_steps:
                 if history:  # never save a state whose recent losses were not checked
                     _check_finite(_mean_metrics(history[-1:]), step, checkpointer)
