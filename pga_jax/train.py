@@ -162,7 +162,17 @@ def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
     return imgs
 
 
-_STRUCTURAL_KEYS = ("dataset", "model", "objective.name", "seed", "batch_size")
+# What a checkpoint's meaning depends on (model.fast_layers may change: same parameters).
+_STRUCTURAL_KEYS = (
+    "dataset",
+    "model.arch",
+    "model.z_dim",
+    "model.bn",
+    "model.resnet_dim",
+    "objective.name",
+    "seed",
+    "batch_size",
+)
 
 
 def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
