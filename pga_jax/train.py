@@ -71,6 +71,7 @@ def create_train_state(
         bn=config.model.bn,
         variational=objectives.VARIATIONAL[obj.name],
         resnet_dim=config.model.resnet_dim,
+        fast_layers=config.model.fast_layers,
     )
     init_rng, train_rng = jax.random.split(jax.random.PRNGKey(config.seed))
     variables = models.init_variables(encoder, decoder, init_rng, image_shape, config.model.z_dim)

@@ -198,3 +198,16 @@ def test_resuming_a_workdir_with_another_model_is_refused(tmp_path):
     config.model.z_dim = 7
     with pytest.raises(configs.ConfigError, match="new --workdir"):
         train.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_config_chooses_the_strided_conv_implementation(fast):
+    config = smoke_config("lpga")
+    config.model.fast_layers = fast
+    _, model = train.create_train_state(config, (28, 28, 1))
+    want = (
+        (models.fast_conv, models.fast_conv_transpose)
+        if fast
+        else (models.plain_conv, models.plain_conv_transpose)
+    )
+    assert (model.encoder.conv, model.decoder.dconv) == want
