@@ -52,7 +52,6 @@ environment before the process starts, e.g.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -66,7 +65,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from pga_jax import models, train
+from pga_jax import configs, models, train
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 ALL_OBJECTIVES = ("vae", "lpga", "vpga", "lvpga")
@@ -105,11 +104,7 @@ def experiment_path(objective: str) -> Path:
 
 def load_config(objective: str, arch: str, fast_layers: bool | None):
     """The experiment's config, arch overridden, warm-up off; fast_layers=None keeps its own."""
-    path = experiment_path(objective)
-    spec = importlib.util.spec_from_file_location(f"_bench_{objective}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(None)
+    config = configs.load_experiment(str(experiment_path(objective)))
     config.model.arch = arch
     config.objective.warmup_steps = 0  # every term active from the first step
     if fast_layers is not None:

@@ -11,11 +11,20 @@ key is an error (see `main.py`).
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import ml_collections
 
 from pga_jax import data, models, objectives
 
 TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "celeb_a": 202_599}
+
+
+# The repository's experiment files (a source checkout; pass a path otherwise).
+EXPERIMENTS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"
+)
 
 
 class ConfigError(ValueError):
@@ -133,6 +142,22 @@ def finalize(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.Co
     if arg not in VARIANTS:
         raise ConfigError(f"unknown config variant {arg!r}; use one of {sorted(VARIANTS)} or none")
     return VARIANTS[arg](c)
+
+
+def load_experiment(name: str, arg: str | None = None) -> ml_collections.ConfigDict:
+    """`get_config(arg)` of `experiments/<name>.py`, or of the file `name` if it is a path.
+
+    For notebooks and scripts: `load_experiment("cifar_vpga")`, `load_experiment(x, "smoke")`.
+    """
+    path = name if name.endswith(".py") else os.path.join(EXPERIMENTS_DIR, f"{name}.py")
+    if not os.path.exists(path):
+        raise ConfigError(f"no experiment config {path}; see the files in {EXPERIMENTS_DIR}")
+    spec = importlib.util.spec_from_file_location(
+        f"pga_experiment_{os.path.basename(path)[:-3]}", path
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
 
 
 def objective_config(c: ml_collections.ConfigDict) -> objectives.ObjectiveConfig:

@@ -120,25 +120,29 @@ class Networks:
         return self.encode(x, frozen=frozen_encoder)[0]
 
 
-def _latent_reconstruction_terms(cfg, nets, z, rng):
-    """L_lr,N (and L_lr,H when beta > 0): encoder only, through f_phi o g_{sg theta}."""
-    z_prior = jax.random.normal(rng, z.shape)
+def pga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
+    """L_pga, Eq. (4): L_r + alpha L_lr,N (+ beta L_lr,H when beta > 0), and (mu, logvar, x_hat).
+
+    x_hat = g(mu) is the deterministic reconstruction; the latent terms train the encoder only,
+    through h = f_phi o g_{sg theta}.
+    """
+    mu, logvar = nets.encode(x, update_stats=True)
+    x_hat = nets.decode(mu, update_stats=True)
+    z_prior = jax.random.normal(rng, mu.shape)
     terms = {
-        "lr_prior": losses.latent_reconstruction(z_prior, nets.h(z_prior, frozen_decoder=True))
+        "rec": losses.data_reconstruction(x, x_hat),
+        "lr_prior": losses.latent_reconstruction(z_prior, nets.h(z_prior, frozen_decoder=True)),
     }
     if cfg.beta > 0:
-        z_post = jax.lax.stop_gradient(z)
+        z_post = jax.lax.stop_gradient(mu)
         terms["lr_post"] = losses.latent_reconstruction(z_post, nets.h(z_post, frozen_decoder=True))
-    return terms
+    return terms, mu, logvar, x_hat
 
 
 def lpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     """Eq. (9): L_pga + gamma (L_nll^phi + L_nll^theta)."""
-    k_lr, k_delta = jax.random.split(rng)
-    z, _ = nets.encode(x, update_stats=True)
-    x_hat = nets.decode(z, update_stats=True)
-    terms = {"rec": losses.data_reconstruction(x, x_hat)}
-    terms.update(_latent_reconstruction_terms(cfg, nets, z, k_lr))
+    k_pga, k_delta = jax.random.split(rng)
+    terms, z, _, x_hat = pga_terms(cfg, nets, x, k_pga)
     terms["nll_enc"] = losses.nll_encoder(z)
     # L_nll^theta: decoder through a frozen encoder, at z = sg(z), delta uniform on S(eps).
     z_sg = jax.lax.stop_gradient(z)
@@ -152,11 +156,8 @@ def lpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
 
 def vpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     """Eq. (13): L_pga + eta L_vae, with L_vae = L_vr + L_vkl (Eq. 12)."""
-    k_lr, k_noise = jax.random.split(rng)
-    mu, logvar = nets.encode(x, update_stats=True)
-    x_hat = nets.decode(mu, update_stats=True)  # deterministic reconstruction from mu
-    terms = {"rec": losses.data_reconstruction(x, x_hat)}
-    terms.update(_latent_reconstruction_terms(cfg, nets, mu, k_lr))
+    k_pga, k_noise = jax.random.split(rng)
+    terms, mu, logvar, x_hat = pga_terms(cfg, nets, x, k_pga)
     mu_sg = jax.lax.stop_gradient(mu)
     z_noise = jnp.exp(0.5 * logvar) * jax.random.normal(k_noise, mu.shape)  # reparam.: phi
     z_hat = nets.h(mu_sg, frozen_encoder=True)
@@ -169,11 +170,8 @@ def vpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
 
 def lvpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     """Eq. (16): L_pga + gamma' L_vr + gamma L_nll^phi + eta L_vkl (log-ratio L_vr)."""
-    k_lr, k_noise = jax.random.split(rng)
-    mu, logvar = nets.encode(x, update_stats=True)
-    x_hat = nets.decode(mu, update_stats=True)
-    terms = {"rec": losses.data_reconstruction(x, x_hat)}
-    terms.update(_latent_reconstruction_terms(cfg, nets, mu, k_lr))
+    k_pga, k_noise = jax.random.split(rng)
+    terms, mu, logvar, x_hat = pga_terms(cfg, nets, x, k_pga)
     terms["nll_enc"] = losses.nll_encoder(mu)
     mu_sg = jax.lax.stop_gradient(mu)
     std = jnp.exp(0.5 * logvar) + LVPGA_STD_FLOOR

@@ -1,14 +1,13 @@
 """Experiment configs carry the original code's hyper-parameters; bad configs are refused."""
 
 import glob
-import importlib.util
 import os
 
 import pytest
 
 from pga_jax import configs
 
-EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
+EXPERIMENTS = configs.EXPERIMENTS_DIR
 
 # From the original code's argparse defaults (MNIST) and README commands (CIFAR-10, CelebA),
 # written out here independently of pga_jax/configs.py.
@@ -96,10 +95,7 @@ TRAIN_IMAGES = {"mnist": 60000, "cifar": 50000, "celeba": 202599}
 
 
 def load(name, arg=None):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(EXPERIMENTS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return configs.load_experiment(name, arg)
 
 
 ALL = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(EXPERIMENTS, "*.py")))

@@ -1,6 +1,5 @@
 """The train step and loop under `:smoke` configs (synthetic data, tiny steps)."""
 
-import importlib.util
 import os
 
 import jax
@@ -9,9 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from pga_jax import checkpointing, data, models, objectives, train
+from pga_jax import checkpointing, configs, data, models, objectives, train
 
-EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 DATASET_PREFIX = {
     "conv_mnist": "mnist",
     "conv_32": "cifar",
@@ -20,15 +18,8 @@ DATASET_PREFIX = {
 }
 
 
-def load_config(name, arg="smoke"):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(EXPERIMENTS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
-
-
 def smoke_config(objective, arch="conv_mnist"):
-    config = load_config(f"{DATASET_PREFIX[arch]}_{objective}")
+    config = configs.load_experiment(f"{DATASET_PREFIX[arch]}_{objective}", "smoke")
     config.model.arch = arch
     return config
 
