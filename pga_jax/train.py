@@ -25,7 +25,7 @@ import optax
 from absl import logging
 from clu import metric_writers, periodic_actions
 
-from pga_jax import checkpointing, configs, data, images, models, objectives, optim
+from pga_jax import checkpointing, configs, curves, data, images, models, objectives, optim
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -307,6 +307,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                 history = []
                 _check_finite(scalars, step, checkpointer)
                 writer.write_scalars(step, scalars)
+                curves.append_metrics(workdir, step, scalars)
             if step % config.image_every == 0 or step == config.num_steps:
                 write_images(
                     state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct
@@ -325,6 +326,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         checkpointer.close()
         writer.flush()
     if config.num_steps > start:
+        curves.plot_curves(workdir)
         logging.info("Done: %d steps in %.1f s", config.num_steps - start, time.time() - t0)
     return state
 

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from pga_jax import checkpointing, configs, data, models, objectives, train
+from pga_jax import checkpointing, configs, curves, data, models, objectives, train
 
 DATASET_PREFIX = {
     "conv_mnist": "mnist",
@@ -139,6 +139,11 @@ def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert os.path.exists(tmp_path / "full" / "images" / "samples_latest.png")
     assert os.path.exists(tmp_path / "full" / "images" / "reconstructions_0000006.png")
+    # logged scalars: one row per log step, a resumed run's rows continue the earlier ones
+    for run, logged in (("full", [2, 4, 6]), ("split", [2, 3, 4, 6])):  # split stopped at 3
+        rows = curves.read_metrics(str(tmp_path / run))
+        assert list(rows) == logged and all(np.isfinite(r["loss"]) for r in rows.values())
+        assert os.path.exists(tmp_path / run / "curves.png")
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

@@ -1,0 +1,69 @@
+"""Training curves: the logged scalars of a run (`WORKDIR/metrics.jsonl`) as a PNG.
+
+The loop appends one JSON line per `log_every` steps; after a resume, steps logged again
+replace the earlier lines (the last line of a step wins).
+
+    python -m pga_jax.curves --workdir=runs/fm [--out=curves.png]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def append_metrics(workdir: str, step: int, scalars: dict) -> None:
+    with open(os.path.join(workdir, METRICS_FILE), "a") as f:
+        f.write(json.dumps({"step": step, **scalars}) + "\n")
+
+
+def read_metrics(workdir: str) -> dict[int, dict]:
+    """{step: scalars} from metrics.jsonl (the last line of a step wins)."""
+    rows: dict[int, dict] = {}
+    path = os.path.join(workdir, METRICS_FILE)
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                rows[int(row.pop("step"))] = row
+    return dict(sorted(rows.items()))
+
+
+def plot_curves(workdir: str, out: str | None = None, title: str | None = None) -> str:
+    """Encoder/decoder losses and every loss term against steps, one panel each."""
+    rows = read_metrics(workdir)
+    steps = list(rows)
+    keys = [k for k in rows[steps[-1]] if k.endswith("_loss") or k.startswith("terms/")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.4), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        ax.plot(steps, [rows[s].get(key, float("nan")) for s in steps], lw=1)
+        ax.set_title(key.removeprefix("terms/"), fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title or os.path.basename(os.path.normpath(workdir)), fontsize=10)
+    fig.tight_layout()
+    out = out or os.path.join(workdir, "curves.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv):
+    del argv
+    print(plot_curves(FLAGS.workdir, FLAGS.out or None))
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    FLAGS = flags.FLAGS
+    flags.DEFINE_string("workdir", None, "A training run's workdir.", required=True)
+    flags.DEFINE_string("out", "", "PNG path (default WORKDIR/curves.png).")
+    app.run(main)
