@@ -104,6 +104,14 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     return c
 
 
+def _shorten_warmup(c: ml_collections.ConfigDict, steps: int) -> ml_collections.ConfigDict:
+    """Sets the warm-up and its ramp, where the config has them, to `steps` each."""
+    for key in ("warmup_steps", "ramp_steps"):
+        if c.objective[key]:
+            c.objective[key] = steps
+    return c
+
+
 def shrink_for_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`:smoke`: synthetic data of the architecture's shape, a few tiny steps, no FID."""
     c.dataset = "synthetic"
@@ -118,11 +126,7 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.keep_checkpoints = 2
     c.num_images = 16
     c.fid_every = 0
-    if c.objective.warmup_steps:
-        c.objective.warmup_steps = 1
-    if c.objective.ramp_steps:
-        c.objective.ramp_steps = 1
-    return c
+    return _shorten_warmup(c, 1)
 
 
 def shorten_for_quick(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -130,11 +134,7 @@ def shorten_for_quick(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict
     c.num_steps = 1500
     c.image_every = 500
     c.checkpoint_every = 500
-    if c.objective.warmup_steps:
-        c.objective.warmup_steps = 500
-    if c.objective.ramp_steps:
-        c.objective.ramp_steps = 500
-    return c
+    return _shorten_warmup(c, 500)
 
 
 VARIANTS = {"smoke": shrink_for_smoke, "quick": shorten_for_quick}

@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 METRICS_FILE = "metrics.jsonl"
 
 
-def append_metrics(workdir: str, step: int, scalars: dict) -> None:
-    with open(os.path.join(workdir, METRICS_FILE), "a") as f:
+def append_metrics(workdir: str, step: int, scalars: dict, name: str = METRICS_FILE) -> None:
+    """Appends {"step": step, **scalars} as one JSON line to WORKDIR/name."""
+    with open(os.path.join(workdir, name), "a") as f:
         f.write(json.dumps({"step": step, **scalars}) + "\n")
 
 

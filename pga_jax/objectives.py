@@ -34,7 +34,6 @@ statistics; only the data-path calls Enc(x) and Dec(z) update the running averag
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import flax.linen as nn
 import jax
@@ -155,7 +154,7 @@ def lpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     h_z = nets.h(z_sg, frozen_encoder=True)
     h_z_delta = nets.h(z_sg + delta, frozen_encoder=True)
     terms["nll_dec"] = losses.nll_decoder(h_z, h_z_delta, eps)
-    return terms, {"z": z, "x_hat": x_hat}
+    return terms
 
 
 def vpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
@@ -169,7 +168,7 @@ def vpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     scale = jax.lax.stop_gradient(losses.batch_rms(mu))
     terms["vr"] = losses.vae_reconstruction(z_hat, h_z_noisy, scale)
     terms["vkl"] = losses.vae_kl(mu, logvar)
-    return terms, {"z": mu, "x_hat": x_hat}
+    return terms
 
 
 def lvpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
@@ -184,7 +183,7 @@ def lvpga_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     h_z_delta = nets.h(mu_sg + delta, frozen_encoder=True)
     terms["vr"] = losses.log_volume_ratio(h_z, h_z_delta, jnp.linalg.norm(delta, axis=-1))
     terms["vkl"] = losses.vae_kl(mu, logvar)
-    return terms, {"z": mu, "x_hat": x_hat}
+    return terms
 
 
 def vae_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
@@ -193,7 +192,7 @@ def vae_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape)
     x_hat = nets.decode(z, update_stats=True)
     terms = {"rec": losses.data_reconstruction(x, x_hat), "vkl": losses.vae_kl(mu, logvar)}
-    return terms, {"z": mu, "x_hat": x_hat}
+    return terms
 
 
 TERM_FUNCTIONS = {"vae": vae_terms, "lpga": lpga_terms, "vpga": vpga_terms, "lvpga": lvpga_terms}
@@ -225,7 +224,7 @@ def term_weights(cfg: ObjectiveConfig, step, image_size: int, z_dim: int) -> dic
 
 
 def compute_terms(cfg: ObjectiveConfig, nets: Networks, x, rng):
-    """All terms of the objective: (terms dict, aux dict with 'z' and 'x_hat')."""
+    """All terms of the objective, by name (see TERM_NETWORKS)."""
     return TERM_FUNCTIONS[cfg.name](cfg, nets, x, rng)
 
 
@@ -239,7 +238,3 @@ def combine(terms: dict, weights: dict) -> tuple[jax.Array, dict]:
         )
     metrics["loss"] = total
     return total, metrics
-
-
-def image_size(shape) -> int:
-    return math.prod(shape)

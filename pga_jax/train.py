@@ -90,7 +90,7 @@ def create_train_state(
 def loss_fn(params, state: TrainState, model: Model, batch: jax.Array, rng: jax.Array):
     """sum_k w_k term_k (gradient-routed terms, see objectives.py) and its metrics."""
     nets = model.networks(params, state.batch_stats)
-    terms, _ = objectives.compute_terms(model.objective, nets, batch, rng)
+    terms = objectives.compute_terms(model.objective, nets, batch, rng)
     weights = objectives.term_weights(
         model.objective, state.step, math.prod(model.image_shape), model.z_dim
     )
@@ -315,8 +315,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
             if config.fid_every and (step % config.fid_every == 0 or step == config.num_steps):
                 result = evaluate_fid(state, model, config, generate, step)
                 writer.write_scalars(step, {"fid": result["fid"]})
-                with open(os.path.join(workdir, "fid.jsonl"), "a") as f:
-                    f.write(json.dumps({"step": step, **result}) + "\n")
+                curves.append_metrics(workdir, step, result, name="fid.jsonl")
             if step % config.checkpoint_every == 0 or step == config.num_steps:
                 if history:  # never save a state whose recent losses were not checked
                     _check_finite(_mean_metrics(history[-1:]), step, checkpointer)
