@@ -25,7 +25,10 @@ What each row measures
   layers share one count of the work. (The fast form multiplies some structural zeros; its own
   count is reported as flops_per_step_own.) achieved_gflops = flops_per_step * steps_per_s.
 - ceiling_gflops: a jitted n x n @ n x n float32 matmul (`precision=HIGHEST`, n = --ceiling_n,
-  default 2048) measured once at the start of the same run: 2 n^3 / median time per matmul.
+  default 2048), 2 n^3 / median time per matmul, measured in the same run just before and just
+  after the row's timing (`ceiling_gflops_row`); the higher of the two is the row's ceiling, so
+  a shared machine whose speed drifts is compared with itself. The header shows the ceiling at
+  the start of the run (`ceiling_gflops_run_start`).
   fraction_of_ceiling = achieved_gflops / ceiling_gflops.
 - peak_memory_bytes: XLA's static memory analysis of the compiled step (`memory_analysis()`):
   argument + output + temp - aliased (donated) bytes, i.e. what the step needs live on the
@@ -293,13 +296,17 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     flops = plain_flops_cache[key]
 
     mem = memory(compiled)
+    # The ceiling is measured again just before and just after this row's timing, so that a
+    # machine whose speed drifts (shared VMs) is compared with itself; the higher one counts.
+    before = matmul_ceiling(args.ceiling_n, args.ceiling_repeats)["ceiling_gflops"]
     first_call_s, times, loss = time_steps(
         compiled, state, batch, args.steps, args.repeats, args.warmup
     )
+    after = matmul_ceiling(args.ceiling_n, args.ceiling_repeats)["ceiling_gflops"]
+    ceiling = max(before, after)
     block_s = statistics.median(times)
     steps_per_s = args.steps / block_s
     achieved = flops * steps_per_s / 1e9 if flops else None
-    ceiling = common["ceiling_gflops"]
     row = {
         "objective": objective,
         "arch": arch,
@@ -330,6 +337,9 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
         "peak_memory_source": "xla memory_analysis: argument + output + temp - alias bytes",
         **process_memory(),
         **common,
+        "ceiling_gflops_run_start": common["ceiling_gflops"],
+        "ceiling_gflops_row": [before, after],
+        "ceiling_gflops": ceiling,
     }
     del state, compiled
     return row
@@ -364,8 +374,8 @@ def print_header(common: dict) -> None:
     )
     print(
         f"{'objective':<9} {'arch':<10} {'batch':>5} {'layers':<6} {'compile_s':>9} "
-        f"{'steps/s':>8} {'images/s':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'%ceil':>6} "
-        f"{'mem MiB':>8}"
+        f"{'steps/s':>8} {'images/s':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'ceil':>6} "
+        f"{'%ceil':>6} {'mem MiB':>8}"
     )
 
 
@@ -376,7 +386,8 @@ def print_row(r: dict) -> None:
         f"{r['objective']:<9} {r['arch']:<10} {r['batch']:>5} {r['layers']:<6} "
         f"{r['compile_s']:>9.2f} {r['steps_per_s']:>8.3f} {r['images_per_s']:>9.1f} "
         f"{_fmt(r['flops_per_step'] and r['flops_per_step'] / 1e9, '10.3f'):>10} "
-        f"{_fmt(r['achieved_gflops'], '8.1f'):>8} {_fmt(frac and 100 * frac, '5.1f'):>6} "
+        f"{_fmt(r['achieved_gflops'], '8.1f'):>8} {r['ceiling_gflops']:>6.1f} "
+        f"{_fmt(frac and 100 * frac, '5.1f'):>6} "
         f"{_fmt(mem and mem / 2**20, '8.1f'):>8}",
         flush=True,
     )

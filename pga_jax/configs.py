@@ -69,7 +69,7 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.model.z_dim = d.get("z_dim", _MNIST_Z_DIM[objective])
     c.model.bn = d["bn"]
     c.model.resnet_dim = 512
-    c.model.fast_layers = True  # exact stride-1 form of the strided convs (layers.py); 4-12x on CPU
+    c.model.fast_layers = True  # same function, faster form of the strided convs (layers.py)
 
     c.objective = ml_collections.ConfigDict()
     c.objective.name = objective

@@ -1,25 +1,42 @@
-"""Stride-2 convolutions as stride-1 convolutions on rearranged tensors (exact, faster).
+"""The 5x5 stride-2 (transposed) convolutions, each direction computed in its fastest exact form.
 
-XLA's CPU backend computes the weight gradient of a strided transposed convolution very
-slowly (see benchmarks/train_step.py). The layers here compute *the same function with the same
-parameters* as `nn.Conv` / `nn.ConvTranspose` with a 5x5 kernel, stride 2 and SAME padding, but
-as one stride-1 3x3 convolution between a space-to-depth / depth-to-space rearrangement:
+Every conv_* architecture is built from one linear map and its transpose. With u an image
+[B, 2n, 2n, C_u] and w a (5, 5, C_u, C_z) kernel:
 
-Conv (SAME pads 1 before, 2 after for even n):  y[m] = sum_t k[t] x[2m + t - 1],  t = 0..4.
-Writing x[2j + p] = X_p[j], the taps for phase p = 0 are j = m, m+1 (t = 1, 3) and for
-p = 1 they are j = m-1, m, m+1 (t = 0, 2, 4): a 3-tap stride-1 convolution of the
-space-to-depth input X with kernel rows  p=0: [0, k1, k3],  p=1: [k0, k2, k4].
+  down(u, w)    = nn.Conv(C_z, (5, 5), strides=2, padding='SAME'):  z[m] = sum_t w[t] u[2m + t - 1]
+  up(z, w)      = the transpose of down w.r.t. u (a [B, n, n, C_z] -> [B, 2n, 2n, C_u] map)
+  wgrad(u, zb)  = the transpose of down w.r.t. w:  sum_m u[2m + t - 1] zb[m]   (a 5x5 kernel)
 
-ConvTranspose (lax.conv_transpose SAME: input dilated by 2, padded 3 before, 2 after):
-y[o] = sum_t k[t] x[(o + t - 3) / 2] over even (o + t - 3).  For o = 2m the taps are
-x[m-1], x[m] (t = 1, 3); for o = 2m + 1 they are x[m-1], x[m], x[m+1] (t = 0, 2, 4): one
-3-tap stride-1 convolution with 4x the output channels, kernel rows  even: [k1, k3, 0],
-odd: [k0, k2, k4], followed by depth-to-space.
+The encoder's FastConv is down; the decoder's FastConvTranspose(x, k) is up(x, flip(k)^T): flax's
+ConvTranspose (lax.conv_transpose, kernel not transposed) with kernel k (5, 5, C_x, C_y) equals
+up with the spatially flipped, in/out-swapped kernel `swap(k)`. So the backward pass of each
+layer is made of the other two maps:
 
-The 3x3 kernels are gathered from the stored 5x5 kernel inside the forward pass, so the
-parameter is the same (5, 5, C_in, C_out) array and checkpoints are interchangeable with the
-plain layers. Spatial sizes must be even (all architectures here); tests/layers_test.py proves
-equality of outputs and gradients against flax.
+  FastConv           forward down(u, w);   du = up(zb, w),    dw = wgrad(u, zb)
+  FastConvTranspose  forward up(x, w);     dx = down(yb, w),  dw = wgrad(yb, x)   (w = swap(k))
+
+(`jax.custom_vjp` fixes this choice; plain autodiff of lax.conv_transpose instead differentiates
+the kernel of an input-dilated convolution, which XLA's CPU backend runs 10-20x slower.) Each map
+has one implementation, the fastest exact one measured on CPU (benchmarks/train_step.py):
+
+- down: XLA's own strided convolution (lax.conv_general_dilated);
+- up: a stride-1 3x3 convolution to 4x the channels followed by depth-to-space (below);
+- wgrad: XLA's kernel gradient of the strided convolution;
+- when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey layers), down
+  and wgrad are one matrix product with the 5x5 patches of u (im2col), which beats a convolution
+  with 1-3 input channels several times.
+
+The sub-pixel form of up. lax.conv_transpose with SAME padding dilates its input by 2 and pads
+3 before, 2 after: y[o] = sum_t k[t] x[(o + t - 3) / 2] over even (o + t - 3). For o = 2m the taps
+are x[m-1], x[m] (t = 1, 3); for o = 2m + 1 they are x[m-1], x[m], x[m+1] (t = 0, 2, 4): one 3-tap
+stride-1 convolution with 4x the output channels, kernel rows even: [k1, k3, 0], odd:
+[k0, k2, k4], followed by depth-to-space. The 3x3 kernels are gathered from the stored 5x5
+kernel inside the forward pass.
+
+The parameters are the same (5, 5, C_in, C_out) kernel and bias as flax's layers, so checkpoints
+are interchangeable with `model.fast_layers=False`. Spatial sizes must be even (all
+architectures here); tests/layers_test.py proves equality of outputs and gradients with flax's
+nn.Conv / nn.ConvTranspose for every layer shape used.
 """
 
 from __future__ import annotations
@@ -30,19 +47,21 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+_DIMS = ("NHWC", "HWIO", "NHWC")
+# down / wgrad through an im2col matrix product when the image side has this few channels.
+PATCHES_MAX_CHANNELS = 4
 _ZERO = 5  # index of the zero row appended to the 5-tap kernel
-# For each phase, which of the 5 taps (or the zero tap) multiplies window positions -1, 0, +1.
-_CONV_TAPS = ((_ZERO, 1, 3), (0, 2, 4))
-_CONV_TRANSPOSE_TAPS = ((1, 3, _ZERO), (0, 2, 4))
+# For each output phase of up, which of the 5 taps (or the zero tap) multiplies window
+# positions -1, 0, +1 of the input.
+_UP_TAPS = ((1, 3, _ZERO), (0, 2, 4))
 
 
-def _phase_kernel(kernel: jax.Array, taps) -> jax.Array:
-    """(5, 5, I, O) -> (3, 3, 2, 2, I, O): w[a, b, py, px] = k[taps[py][a], taps[px][b]]."""
-    k = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap 5 is zero
-    idx = jnp.asarray(taps)  # [phase, window]
-    k = k[idx]  # (2, 3, 6, I, O)  [py, a, x, ...]
-    k = k[:, :, idx]  # (2, 3, 2, 3, I, O) [py, a, px, b]
-    return k.transpose(1, 3, 0, 2, 4, 5)  # (3, 3, 2, 2, I, O)
+def swap(kernel: jax.Array) -> jax.Array:
+    """(5, 5, I, O) -> (5, 5, O, I), spatially flipped: ConvTranspose's kernel <-> up's kernel.
+
+    An involution: swap(swap(k)) == k.
+    """
+    return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
 
 
 def space_to_depth(x: jax.Array) -> jax.Array:
@@ -60,10 +79,77 @@ def depth_to_space(x: jax.Array) -> jax.Array:
     return x.reshape(b, 2 * h, 2 * w, c)
 
 
-def _conv3x3(x, w):
-    return jax.lax.conv_general_dilated(
-        x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+def _same_pads(size: int) -> tuple[int, int]:
+    """lax 'SAME' padding of a 5-tap stride-2 window: total (ceil(n/2) - 1) * 2 + 5 - n."""
+    total = max((-(-size // 2) - 1) * 2 + 5 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _patches(u: jax.Array) -> jax.Array:
+    """The 5x5 stride-2 SAME patches of u: [B, H/2, W/2, 25 C], order (ty, tx, c) like w."""
+    _, h, w, _ = u.shape
+    up = jnp.pad(u, ((0, 0), _same_pads(h), _same_pads(w), (0, 0)))
+    ho, wo = -(-h // 2), -(-w // 2)
+    cols = [
+        up[:, ty : ty + 2 * ho - 1 : 2, tx : tx + 2 * wo - 1 : 2, :]
+        for ty in range(5)
+        for tx in range(5)
+    ]
+    return jnp.concatenate(cols, axis=-1)
+
+
+def down(u: jax.Array, w: jax.Array) -> jax.Array:
+    """5x5 stride-2 SAME convolution: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, H/2, W/2, C_z]."""
+    if u.shape[-1] <= PATCHES_MAX_CHANNELS:
+        return jnp.einsum("bhwk,ko->bhwo", _patches(u), w.reshape(-1, w.shape[-1]))
+    return jax.lax.conv_general_dilated(u, w, (2, 2), "SAME", dimension_numbers=_DIMS)
+
+
+def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
+    """d<z_bar, down(u, w)>/dw: the (5, 5, C_u, C_z) kernel gradient of `down`."""
+    c_u, c_z = u.shape[-1], z_bar.shape[-1]
+    if c_u <= PATCHES_MAX_CHANNELS:
+        return jnp.einsum("bhwk,bhwo->ko", _patches(u), z_bar).reshape(5, 5, c_u, c_z)
+    zero = jnp.zeros((5, 5, c_u, c_z), u.dtype)
+    return jax.vjp(lambda w: down(u, w), zero)[1](z_bar)[0]
+
+
+def _up_kernel(w: jax.Array) -> jax.Array:
+    """up's kernel w (5, 5, C_u, C_z) -> the sub-pixel (3, 3, C_z, 4 C_u) stride-1 kernel."""
+    k = jnp.pad(swap(w), ((0, 1), (0, 1), (0, 0), (0, 0)))  # ConvTranspose kernel; tap 5 = 0
+    idx = jnp.asarray(_UP_TAPS)  # [phase, window]
+    k = k[idx][:, :, idx]  # (2, 3, 2, 3, C_z, C_u)  [py, a, px, b]
+    c_z, c_u = w.shape[3], w.shape[2]
+    return k.transpose(1, 3, 4, 0, 2, 5).reshape(3, 3, c_z, 4 * c_u)
+
+
+def up(z: jax.Array, w: jax.Array) -> jax.Array:
+    """The transpose of down(., w): [B, n, n, C_z] -> [B, 2n, 2n, C_u] (sub-pixel form)."""
+    y = jax.lax.conv_general_dilated(
+        z, _up_kernel(w), (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DIMS
     )
+    return depth_to_space(y)
+
+
+def _with_backward(forward, input_grad, kernel_grad):
+    """forward(a, w) (bilinear) with the backward pass (input_grad(g, w), kernel_grad(a, g))."""
+    op = jax.custom_vjp(forward)
+    op.defvjp(
+        lambda a, w: (forward(a, w), (a, w)),
+        lambda res, g: (input_grad(g, res[1]), kernel_grad(res[0], g)),
+    )
+    return op
+
+
+# FastConv: down(u, w); du = up(z_bar, w), dw = wgrad(u, z_bar).
+conv_down = _with_backward(down, up, wgrad)
+# FastConvTranspose: up(x, w); dx = down(y_bar, w), dw = wgrad(y_bar, x).
+conv_up = _with_backward(up, down, lambda x, y_bar: wgrad(y_bar, x))
+
+
+def _check_even(x: jax.Array, layer: str) -> None:
+    if x.shape[1] % 2 or x.shape[2] % 2:
+        raise ValueError(f"{layer} needs even spatial sizes, got {x.shape[1:3]}")
 
 
 class FastConv(nn.Module):
@@ -76,12 +162,9 @@ class FastConv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        c_in = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (5, 5, c_in, self.features))
-        if x.shape[1] % 2 or x.shape[2] % 2:
-            raise ValueError(f"FastConv needs even spatial sizes, got {x.shape[1:3]}")
-        w = _phase_kernel(kernel, _CONV_TAPS).reshape(3, 3, 4 * c_in, self.features)
-        y = _conv3x3(space_to_depth(x), w)
+        kernel = self.param("kernel", self.kernel_init, (5, 5, x.shape[-1], self.features))
+        _check_even(x, "FastConv")
+        y = conv_down(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,))
         return y
@@ -97,11 +180,8 @@ class FastConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        c_in = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (5, 5, c_in, self.features))
-        w = _phase_kernel(kernel, _CONV_TRANSPOSE_TAPS)  # (3, 3, py, px, I, O)
-        w = w.transpose(0, 1, 4, 2, 3, 5).reshape(3, 3, c_in, 4 * self.features)
-        y = depth_to_space(_conv3x3(x, w))
+        kernel = self.param("kernel", self.kernel_init, (5, 5, x.shape[-1], self.features))
+        y = conv_up(x, swap(kernel))
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,))
         return y

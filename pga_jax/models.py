@@ -311,8 +311,9 @@ def build_models(
 ) -> tuple[nn.Module, nn.Module]:
     """Returns (encoder, decoder) modules for `arch`.
 
-    fast_layers: compute the 5x5 stride-2 (transposed) convolutions by `layers.py`'s exact
-    stride-1 re-parameterisation (same function, same parameters); False: flax's own layers.
+    fast_layers: compute the 5x5 stride-2 (transposed) convolutions with `layers.py` (same
+    function, same parameters, each direction of the forward and backward pass in its fastest
+    exact form); False: flax's own layers.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -69,3 +69,27 @@ def test_space_to_depth_round_trip():
 def test_odd_input_is_refused():
     with pytest.raises(ValueError, match="even"):
         layers.FastConv(4).init(jax.random.PRNGKey(0), jnp.zeros((1, 7, 7, 1)))
+
+
+@pytest.mark.parametrize("n,c_u,c_z", [(14, 64, 128), (28, 1, 64), (8, 3, 5)])
+def test_up_and_wgrad_are_the_transposes_of_down(n, c_u, c_z):
+    """<up(z, w), u> = <z, down(u, w)> = <wgrad(u, z), w>: the three maps of one bilinear form."""
+    ku, kz, kw = jax.random.split(jax.random.PRNGKey(3), 3)
+    u = jax.random.normal(ku, (2, n, n, c_u), jnp.float32)
+    z = jax.random.normal(kz, (2, n // 2, n // 2, c_z), jnp.float32)
+    w = jax.random.normal(kw, (5, 5, c_u, c_z), jnp.float32)
+    form = float(jnp.vdot(z, layers.down(u, w)))
+    np.testing.assert_allclose(float(jnp.vdot(layers.up(z, w), u)), form, rtol=2e-4)
+    np.testing.assert_allclose(float(jnp.vdot(layers.wgrad(u, z), w)), form, rtol=2e-4)
+    # and down itself is flax's strided convolution
+    ref = nn.Conv(c_z, (5, 5), strides=(2, 2), padding="SAME", use_bias=False)
+    np.testing.assert_allclose(
+        layers.down(u, w), ref.apply({"params": {"kernel": w}}, u), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_swap_is_an_involution_that_flips_and_transposes():
+    k = jax.random.normal(jax.random.PRNGKey(0), (5, 5, 3, 2))
+    np.testing.assert_array_equal(layers.swap(layers.swap(k)), k)
+    assert layers.swap(k).shape == (5, 5, 2, 3)
+    np.testing.assert_array_equal(layers.swap(k)[0, 1, 1, 2], k[4, 3, 2, 1])
