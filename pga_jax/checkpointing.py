@@ -12,10 +12,18 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class CheckpointError(RuntimeError):
     """An unreadable checkpoint; the message names it and says how to proceed."""
+
+
+class QuietOrbax:
+    """absl log filter: drops orbax's INFO chatter (several lines per checkpoint); warnings pass."""
+
+    def filter(self, record) -> bool:
+        return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
 
 
 class Checkpointer:

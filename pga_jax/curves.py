@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 METRICS_FILE = "metrics.jsonl"
+FID_FILE = "fid.jsonl"  # FID during training (train.py, config.fid_every > 0)
 
 
 def append_metrics(workdir: str, step: int, scalars: dict, name: str = METRICS_FILE) -> None:
@@ -25,10 +26,10 @@ def append_metrics(workdir: str, step: int, scalars: dict, name: str = METRICS_F
         f.write(json.dumps({"step": step, **scalars}) + "\n")
 
 
-def read_metrics(workdir: str) -> dict[int, dict]:
-    """{step: scalars} from metrics.jsonl (the last line of a step wins)."""
+def read_metrics(workdir: str, name: str = METRICS_FILE) -> dict[int, dict]:
+    """{step: scalars} from WORKDIR/name (the last line of a step wins)."""
     rows: dict[int, dict] = {}
-    path = os.path.join(workdir, METRICS_FILE)
+    path = os.path.join(workdir, name)
     with open(path) as f:
         for line in f:
             if line.strip():

@@ -35,13 +35,6 @@ USER_ERRORS = (
 )
 
 
-class _QuietLibraries:
-    """Drops the INFO chatter of orbax (several lines per checkpoint); warnings still pass."""
-
-    def filter(self, record) -> bool:
-        return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
-
-
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with an unknown `--config.key` reported as one line.
 
@@ -66,7 +59,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    logging.get_absl_handler().addFilter(_QuietLibraries())
+    logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

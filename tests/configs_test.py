@@ -140,6 +140,16 @@ def test_docstring_has_the_exact_run_command_and_config_validates(name):
     assert smoke.dataset == "synthetic" and smoke.num_steps <= 10 and smoke.fid_every == 0
 
 
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar", "celeba"])
+@pytest.mark.parametrize("arg", [None, "smoke", "quick"])
+def test_ablation_is_lpga_without_latent_reconstruction_losses(dataset, arg):
+    ablation, lpga = load(f"{dataset}_lpga_ablation", arg), load(f"{dataset}_lpga", arg)
+    assert (ablation.objective.alpha, ablation.objective.beta) == (0.0, 0.0)
+    assert lpga.objective.alpha > 0 and ablation.objective.gamma == lpga.objective.gamma > 0
+    lpga.objective.update(alpha=0.0, beta=0.0)
+    assert ablation.to_dict() == lpga.to_dict()
+
+
 def test_quick_variant_and_unknown_variant():
     quick = load("fashion_mnist_lpga", "quick")
     assert quick.num_steps == 1500 and quick.objective.warmup_steps < quick.num_steps

@@ -1,0 +1,44 @@
+"""The layout of a run's workdir, read without loading JAX or TensorFlow (sweeps, reports).
+
+WORKDIR/config.json            the run's config (train.py, written once)
+WORKDIR/checkpoints/<step>/    orbax checkpoints (checkpointing.py)
+WORKDIR/metrics.jsonl          logged training scalars (curves.py)
+WORKDIR/fid.jsonl              FID during training, when config.fid_every > 0
+WORKDIR/eval/eval.json         the evaluation of the latest checkpoint (evaluate.py)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+EVAL_DIR = "eval"
+EVAL_FILE = "eval.json"
+
+
+def eval_json(workdir: str) -> str:
+    return os.path.join(workdir, EVAL_DIR, EVAL_FILE)
+
+
+def workdir_of_eval_json(path: str) -> str:
+    """WORKDIR of WORKDIR/eval/eval.json (relative if `path` is)."""
+    return os.path.dirname(os.path.dirname(os.path.normpath(path))) or "."
+
+
+def latest_checkpoint_step(workdir: str) -> int | None:
+    """The newest complete checkpoint's step, or None. Orbax writes a checkpoint into a
+    temporary folder and renames it to its step number only once it is complete."""
+    try:
+        names = os.listdir(os.path.join(workdir, "checkpoints"))
+    except FileNotFoundError:
+        return None
+    return max((int(d) for d in names if d.isdigit()), default=None)
+
+
+def evaluated_step(workdir: str) -> int | None:
+    """The step recorded in WORKDIR/eval/eval.json, or None (absent or unreadable)."""
+    try:
+        with open(eval_json(workdir)) as f:
+            return int(json.load(f)["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,189 @@
+"""`python -m pga_jax.evaluate` on a trained :smoke run: every artefact, its JSON, the FID,
+and interpolations whose endpoints are the reconstructions."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from pga_jax import configs, evaluate, train
+from pga_jax.fid import resize, score
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+class TinyFeatures:
+    """Stand-in for the Inception network (tests only): 14x14 mean-pooled pixels, 4 features.
+
+    Quantises [-1, 1] floats like the real feature function, so images and their uint8 PNG /
+    .npz copies give the same features.
+    """
+
+    protocol = resize.DEFAULT_PROTOCOL
+    weights_sha256 = "tiny-test-features"
+
+    def __call__(self, images):
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            images = resize.quantize_to_uint8(images)
+        x = images.astype(np.float64)[..., 0]
+        n, h, w = x.shape
+        return x.reshape(n, 2, h // 2, 2, w // 2).mean(axis=(2, 4)).reshape(n, 4)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 4-step LPGA :smoke run (conv_mnist: no BatchNorm) and its final state."""
+    workdir = str(tmp_path_factory.mktemp("evaluate") / "run")
+    config = configs.load_experiment("mnist_lpga", "smoke")
+    state = train.train_and_evaluate(config, workdir)
+    return workdir, state
+
+
+@pytest.fixture(scope="module")
+def ref_stats(trained, tmp_path_factory):
+    config = configs.load_experiment("mnist_lpga", "smoke")
+    path = str(tmp_path_factory.mktemp("ref") / "ref.npz")
+    ref = score.compute_stats(train.load_training_images(config), TinyFeatures(), keep_features=0)
+    score.save_stats(path, ref)
+    return path
+
+
+def _png_shape(path):
+    with Image.open(path) as im:
+        return np.asarray(im).shape
+
+
+def test_restores_the_latest_checkpoint_of_the_run(trained):
+    workdir, state = trained
+    run = evaluate.load_run(workdir)
+    assert run.step == int(state.step) == 4
+    for a, b in zip(jax.tree.leaves(run.state.params), jax.tree.leaves(state.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_evaluate_writes_every_artefact_and_its_json(trained, ref_stats):
+    workdir, _ = trained
+    result = evaluate.evaluate(
+        workdir,
+        num_samples=16,
+        fid_ref_stats=ref_stats,
+        feature_fn=TinyFeatures(),
+        num_images=16,
+        num_interpolations=3,
+        interpolation_steps=5,
+        seed=3,
+        save_samples=True,
+    )
+    eval_dir = os.path.join(workdir, "eval")
+    with open(os.path.join(eval_dir, "eval.json")) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(result))
+    assert saved["step"] == 4 and saved["sample_seed"] == 3 and saved["split"] == "test"
+    assert (saved["dataset"], saved["arch"]) == ("synthetic", "conv_mnist")
+    assert saved["objective"]["name"] == "lpga" and saved["objective"]["alpha"] == 0.06
+    fid = saved["fid"]
+    assert fid["n"] == 16 and fid["protocol"] == "tf1_bilinear"
+    assert fid["weights_sha256"] == "tiny-test-features" and "fid_skipped" not in saved
+    assert fid["ref_stats"] == os.path.abspath(ref_stats)
+    # The recorded FID is that of the samples written next to it.
+    with np.load(os.path.join(eval_dir, "samples.npz")) as z:
+        samples = z["images"]
+    assert samples.shape == (16, 28, 28, 1) and samples.dtype == np.uint8
+    again = score.score_arrays(samples, ref_stats, feature_fn=TinyFeatures())
+    assert np.isfinite(fid["fid"]) and fid["fid"] > 0
+    assert fid["fid"] == pytest.approx(again["fid"], rel=1e-9)
+    # Grids: 16 samples 4x4; 8 pairs (data, reconstruction) 4 wide; 3 rows of 5 (+2 ends).
+    cell = 28 + 1
+    shapes = {
+        "samples": (4 * cell + 1, 4 * cell + 1),
+        "reconstructions": (4 * cell + 1, 4 * cell + 1),
+        "interpolations_data": (3 * cell + 1, 7 * cell + 1),
+        "interpolations_prior": (3 * cell + 1, 5 * cell + 1),
+    }
+    assert saved["images"] == {k: f"{k}.png" for k in shapes}
+    for name, shape in shapes.items():
+        assert _png_shape(os.path.join(eval_dir, f"{name}.png")) == shape, name
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(eval_dir))
+
+
+def test_interpolation_endpoints_decode_to_the_endpoints_reconstructions(trained):
+    workdir, _ = trained
+    run = evaluate.load_run(workdir)
+    x = evaluate.held_out_images(run.config, "test", 6, seed=1)
+    x_a, x_b = x[:3], x[3:]
+    encode, generate = evaluate.make_encode(run.model), train.make_generate(run.model)
+    strips = evaluate.encoded_interpolations(run, encode, generate, x_a, x_b, steps=5)
+    assert strips.shape == (3, 5, 28, 28, 1)
+    reconstruct = train.make_reconstruct(run.model)
+    rec_a, rec_b = np.asarray(reconstruct(run.state, x_a)), np.asarray(reconstruct(run.state, x_b))
+    assert np.abs(rec_a - rec_b).max() > 1e-3  # ends 100x farther apart than the tolerance
+    np.testing.assert_allclose(strips[:, 0], rec_a, atol=1e-5)
+    np.testing.assert_allclose(strips[:, -1], rec_b, atol=1e-5)
+    mid = (encode(run.state, x_a) + encode(run.state, x_b)) / 2
+    np.testing.assert_allclose(strips[:, 2], generate(run.state, mid), atol=1e-5)
+    # Prior strips: the ends are g(z_a), g(z_b); the latents move linearly.
+    z_a, z_b = np.random.default_rng(0).normal(size=(2, 2, run.model.z_dim)).astype(np.float32)
+    z = evaluate.interpolate(z_a, z_b, 5)
+    np.testing.assert_array_equal(z[:, 0], z_a)
+    np.testing.assert_array_equal(z[:, -1], z_b)
+    np.testing.assert_allclose(z[:, 2], (z_a + z_b) / 2, atol=1e-5)
+    prior = evaluate.decode_interpolations(run, generate, z_a, z_b, 5)
+    np.testing.assert_allclose(prior[:, 0], generate(run.state, z_a), atol=1e-5)
+    np.testing.assert_allclose(prior[:, -1], generate(run.state, z_b), atol=1e-5)
+
+
+def _run_cli(*args):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "pga_jax.evaluate", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_without_reference_statistics_the_json_records_why_fid_is_skipped(trained):
+    workdir, _ = trained
+    # 4 grid samples and 2 x 2 interpolations: one decoder batch shape, one compilation.
+    small = dict(num_images=4, num_interpolations=2, interpolation_steps=2, tensorboard=False)
+    result = evaluate.evaluate(workdir, num_samples=8, **small)
+    with open(os.path.join(workdir, "eval", "eval.json")) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(result))
+    assert saved["fid"] is None and "--fid_ref_stats" in saved["fid_skipped"]
+    assert saved["step"] == 4 and saved["sample_seed"] == 0
+    assert _png_shape(os.path.join(workdir, "eval", "interpolations_data.png")) == (59, 117)
+
+
+@pytest.mark.parametrize(
+    "bad,expect",
+    [("missing", "does not exist"), ("corrupt", "cannot read"), ("no_run", "no config.json")],
+)
+def test_bad_input_is_a_clear_error_before_any_work(trained, tmp_path, bad, expect):
+    workdir, _ = trained
+    stats = tmp_path / "ref.npz"
+    if bad == "corrupt":
+        stats.write_text("not an npz")
+    if bad == "no_run":
+        workdir, stats = str(tmp_path / "empty"), ""
+    before = os.listdir(tmp_path)
+    with pytest.raises(evaluate.EvaluationError, match=expect) as info:
+        evaluate.evaluate(workdir, fid_ref_stats=str(stats), num_samples=8)
+    assert "\n" not in str(info.value)
+    assert os.listdir(tmp_path) == before
+
+
+def test_cli_reports_a_missing_reference_file_in_one_line(trained, tmp_path):
+    workdir, _ = trained
+    result = _run_cli(f"--workdir={workdir}", f"--fid_ref_stats={tmp_path / 'nope.npz'}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: --fid_ref_stats={tmp_path / 'nope.npz'} does not exist"]

@@ -1,0 +1,145 @@
+"""`python -m pga_jax.report`: Table 1 from eval.json files with known means and standard
+errors, as Markdown and CSV, and Fig. 3's curves from the logged metrics."""
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pga_jax import report
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+PROTOCOL = {"n": 5000, "protocol": "tf1_bilinear", "weights_sha256": "abc123def4567890"}
+
+
+def record(objective, dataset, fid, alpha=0.06, beta=0.0, step=100, **fid_fields):
+    """An eval.json dict as pga_jax.evaluate writes it (only the fields the report reads)."""
+    return {
+        "objective": {"name": objective, "alpha": alpha, "beta": beta, "gamma": 0.015},
+        "dataset": dataset,
+        "step": step,
+        "fid": None if fid is None else {"fid": fid, **PROTOCOL, **fid_fields},
+        "fid_skipped": "no FID reference statistics" if fid is None else None,
+    }
+
+
+def fake_runs():
+    return [
+        record("lpga", "mnist", 10.0),
+        record("lpga", "mnist", 11.0),
+        record("lpga", "mnist", 12.0),
+        record("vae", "mnist", 20.0),
+        record("vae", "mnist", 24.0),
+        record("lpga", "cifar10", 55.5),
+        record("lpga", "mnist", 30.0, alpha=0.0, beta=0.0),
+        record("vpga", "celeb_a", 14.0),
+        record("lvpga", "mnist", None),
+    ]
+
+
+def test_table_has_table_1s_layout_with_known_means_and_standard_errors():
+    table = report.aggregate(fake_runs())
+    assert table.rows == ["vae", "lpga", "vpga", "lpga (alpha=beta=0)"]
+    assert table.columns == ["mnist", "cifar10", "celeb_a"]
+    lpga = table.cells[("lpga", "mnist")]
+    assert lpga.runs == 3 and lpga.mean == pytest.approx(11.0)
+    assert lpga.stderr == pytest.approx(1.0 / math.sqrt(3))  # std (ddof=1) = 1
+    vae = table.cells[("vae", "mnist")]
+    assert (vae.mean, vae.stderr) == (pytest.approx(22.0), pytest.approx(2.0))
+    assert report.format_cell(lpga) == "11.00 ± 0.58 (n=3)"
+    assert report.format_cell(vae) == "22.00 ± 2.00 (n=2)"
+    assert report.format_cell(table.cells[("lpga", "cifar10")]) == "55.50 (n=1)"
+    assert report.format_cell(table.cells.get(("vae", "cifar10"))) == "-"
+    assert len(table.no_fid) == 1 and "no FID reference statistics" in table.no_fid[0]
+
+    md = report.to_markdown(table).splitlines()
+    assert md[0] == "| objective | MNIST | CIFAR-10 | CelebA |"
+    assert md[3] == "| lpga | 11.00 ± 0.58 (n=3) | 55.50 (n=1) | - |"
+    assert md[5] == "| lpga (alpha=beta=0) | 30.00 (n=1) | - | - |"
+    assert "- FID: N=5000, protocol tf1_bilinear, weights abc123def456" in md
+    rows = list(csv.reader(io.StringIO(report.to_csv(table))))
+    assert rows[0] == ["objective", "MNIST", "CIFAR-10", "CelebA"]
+    assert rows[1] == ["vae", "22.00 ± 2.00 (n=2)", "-", "-"]
+    assert rows[3] == ["vpga", "-", "-", "14.00 (n=1)"]
+
+
+def test_stderr_matches_numpy_for_random_fids():
+    fids = list(np.random.default_rng(0).uniform(5, 50, size=7))
+    cell = report.aggregate([record("vpga", "cifar10", f) for f in fids]).cells[("vpga", "cifar10")]
+    assert cell.mean == pytest.approx(np.mean(fids))
+    assert cell.stderr == pytest.approx(np.std(fids, ddof=1) / np.sqrt(7))
+
+
+def test_fids_of_different_n_or_protocol_are_never_averaged():
+    runs = [record("lpga", "mnist", 10.0), record("lpga", "mnist", 11.0, n=1000)]
+    with pytest.raises(report.ReportError, match="lpga on mnist.*N=1000.*N=5000"):
+        report.aggregate(runs)
+    runs[1] = record("lpga", "mnist", 11.0, protocol="torch_bilinear")
+    with pytest.raises(report.ReportError, match="torch_bilinear"):
+        report.aggregate(runs)
+
+
+def test_a_cell_pooling_different_steps_is_marked():
+    table = report.aggregate([record("lpga", "mnist", 10.0), record("lpga", "mnist", 12.0, step=5)])
+    assert report.format_cell(table.cells[("lpga", "mnist")]) == "11.00 ± 1.00* (n=2)"
+    assert "- \\* lpga / mnist pools runs with different step" in report.to_markdown(table)
+
+
+def _write_run(root, name, rec, losses, fids=()):
+    workdir = root / name
+    (workdir / "eval").mkdir(parents=True)
+    (workdir / "eval" / "eval.json").write_text(json.dumps(rec))
+    with open(workdir / "metrics.jsonl", "w") as f:
+        for step, loss in losses:
+            f.write(json.dumps({"step": step, "loss": loss}) + "\n")
+    if fids:
+        with open(workdir / "fid.jsonl", "w") as f:
+            for step, fid in fids:
+                f.write(json.dumps({"step": step, "fid": fid}) + "\n")
+    return workdir
+
+
+def test_cli_writes_table_csv_and_curves(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, fid in enumerate((10.0, 11.0, 12.0)):
+        fids = [(50, fid + 5), (100, fid)]
+        _write_run(
+            runs, f"lpga/seed={seed}", record("lpga", "mnist", fid), [(50, 1.0), (100, 0.5)], fids
+        )
+    _write_run(runs, "vae/seed=0", record("vae", "mnist", None), [(50, 2.0), (100, 1.5)])
+    (runs / "not_a_run").mkdir()
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "pga_jax.report", f"--runs={runs}/*/*", f"--out={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| lpga | 11.00 ± 0.58 (n=3) |" in result.stdout
+    assert (out / "table.md").read_text() == result.stdout
+    rows = list(csv.reader(open(out / "table.csv")))
+    assert rows == [["objective", "MNIST"], ["lpga", "11.00 ± 0.58 (n=3)"]]
+    per_run = list(csv.DictReader(open(out / "runs.csv")))
+    assert len(per_run) == 4 and {r["objective"] for r in per_run} == {"lpga", "vae"}
+    assert (out / "curves.png").stat().st_size > 10_000
+
+    missing = subprocess.run(
+        [sys.executable, "-m", "pga_jax.report", f"--runs={tmp_path}/nothing/*", f"--out={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert (
+        missing.stderr.strip().splitlines()[-1]
+        == f"error: no runs match --runs={tmp_path}/nothing/*"
+    )
