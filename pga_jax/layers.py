@@ -110,8 +110,8 @@ def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
     c_u, c_z = u.shape[-1], z_bar.shape[-1]
     if c_u <= PATCHES_MAX_CHANNELS:
         return jnp.einsum("bhwk,bhwo->ko", _patches(u), z_bar).reshape(5, 5, c_u, c_z)
-    zero = jnp.zeros((5, 5, c_u, c_z), u.dtype)
-    return jax.vjp(lambda w: down(u, w), zero)[1](z_bar)[0]
+    kernel = jax.ShapeDtypeStruct((5, 5, c_u, c_z), u.dtype)
+    return jax.linear_transpose(lambda w: down(u, w), kernel)(z_bar)[0]
 
 
 def _up_kernel(w: jax.Array) -> jax.Array:
