@@ -105,6 +105,16 @@ def _write_run(root, name, rec, losses, fids=()):
     return workdir
 
 
+def _run_report(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "pga_jax.report", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_cli_writes_table_csv_and_curves(tmp_path):
     runs = tmp_path / "runs"
     for seed, fid in enumerate((10.0, 11.0, 12.0)):
@@ -115,13 +125,7 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
     _write_run(runs, "vae/seed=0", record("vae", "mnist", None), [(50, 2.0), (100, 1.5)])
     (runs / "not_a_run").mkdir()
     out = tmp_path / "report"
-    result = subprocess.run(
-        [sys.executable, "-m", "pga_jax.report", f"--runs={runs}/*/*", f"--out={out}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_report(f"--runs={runs}/*/*", f"--out={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| lpga | 11.00 ± 0.58 (n=3) |" in result.stdout
     assert (out / "table.md").read_text() == result.stdout
@@ -131,13 +135,7 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
     assert len(per_run) == 4 and {r["objective"] for r in per_run} == {"lpga", "vae"}
     assert (out / "curves.png").stat().st_size > 10_000
 
-    missing = subprocess.run(
-        [sys.executable, "-m", "pga_jax.report", f"--runs={tmp_path}/nothing/*", f"--out={out}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    missing = _run_report(f"--runs={tmp_path}/nothing/*", f"--out={out}")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert (
         missing.stderr.strip().splitlines()[-1]
