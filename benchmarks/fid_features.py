@@ -6,7 +6,7 @@ installed, the torch reference (TorchScript ``default_1.pt`` + ``F.interpolate``
 images in the same run. The 5,000-sample FID estimate = 5,000 / images/s + the measured time of
 the float64 statistics (mean/cov of 5,000 x 2048 features + Fréchet distance).
 
-  python -m benchmarks.fid_features [--quick] [--n=200] [--batch_size=50] [--json=out.json]
+  python -m benchmarks.fid_features [--quick] [--n=200] [--batch_size=B] [--json=out.json]
 
 Uses the real weights when available (else random weights of the same shapes: same speed).
 """
@@ -82,7 +82,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="8 images per size, 1 repeat")
     ap.add_argument("--n", type=int, default=200, help="images per input size")
-    ap.add_argument("--batch_size", type=int, default=50)
+    ap.add_argument(
+        "--batch_size", type=int, default=None, help="default: the library's (CPU 10, else 50)"
+    )
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--sizes", default="28,32,64")
     ap.add_argument("--no_torch", action="store_true", help="skip the torch reference")
@@ -90,6 +92,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.n, args.batch_size, args.repeats = 8, 8, 1
+    if args.batch_size is None:
+        args.batch_size = inception.default_batch_size()
 
     try:
         params, digest = weights.load_inception_params()

@@ -179,7 +179,7 @@ def compute_fid(
     feature_fn=None,
     protocol: str | None = None,
     weights_path: str | None = None,
-    feature_batch_size: int = 50,
+    feature_batch_size: int | None = None,
 ) -> dict:
     """FID dict of `samples` against the statistics dict `ref` (see fid.score)."""
     from pga_jax.fid import resize, score  # noqa: PLC0415  (loads Inception only when needed)
@@ -205,7 +205,7 @@ def evaluate(
     fid_ref_stats: str = "",
     protocol: str | None = None,
     fid_weights: str | None = None,
-    feature_batch_size: int = 50,
+    feature_batch_size: int | None = None,
     feature_fn=None,
     seed: int = 0,
     split: str = "",
@@ -375,7 +375,9 @@ def define_flags() -> None:
         "FID input protocol (default: the reference's, else tf1_bilinear).",
     )
     flags.DEFINE_string("fid_weights", None, "FID Inception weights file (default: cached).")
-    flags.DEFINE_integer("feature_batch_size", 50, "Images per Inception call.")
+    flags.DEFINE_integer(
+        "feature_batch_size", None, "Images per Inception call (default: 10 on CPU, else 50)."
+    )
     flags.DEFINE_integer("seed", 0, "Seed of the samples, the latents and the real images.")
     flags.DEFINE_string("split", "", "Split of the real images (default: test; CelebA: all).")
     flags.DEFINE_integer("num_images", 64, "Images in the sample grid (half as many recons).")

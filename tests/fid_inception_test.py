@@ -1,4 +1,5 @@
-"""The Flax FID Inception-v3 with random weights: shapes, parameter count, pools, batching."""
+"""The Flax FID Inception-v3 with random weights: shapes, parameter count, pools, fast conv
+forms, batching."""
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +51,58 @@ def test_avg_pool_excludes_padding():
     np.testing.assert_allclose(ours, ref, rtol=1e-6)
     neg = -np.ones((1, 3, 3, 1), np.float32)
     assert np.all(np.asarray(inception.max_pool_3x3_same(jnp.asarray(neg))) == -1)  # -inf pad
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 9, 3), (1, 8, 7, 2), (1, 1, 5, 1)])
+def test_pools_equal_their_window_definitions(shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    h, w = shape[1:3]
+    ref_same = np.full(shape, -np.inf, np.float32)
+    for i in range(h):
+        for j in range(w):
+            win = x[:, max(i - 1, 0) : i + 2, max(j - 1, 0) : j + 2]
+            ref_same[:, i, j] = win.max(axis=(1, 2))
+    same = inception.max_pool_3x3_same(jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(same), ref_same)
+    if min(h, w) >= 3:
+        oh, ow = (h - 3) // 2 + 1, (w - 3) // 2 + 1
+        ref_s2 = np.stack(
+            [
+                np.stack(
+                    [x[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max((1, 2)) for j in range(ow)], 1
+                )
+                for i in range(oh)
+            ],
+            1,
+        )
+        np.testing.assert_array_equal(np.asarray(inception.max_pool_3x3_s2(jnp.asarray(x))), ref_s2)
+
+
+@pytest.mark.parametrize(
+    "kernel_size,strides,padding",
+    [((3, 3), 1, (0, 0)), ((1, 1), 1, (0, 0)), ((1, 7), 1, (0, 3)), ((3, 3), 2, (0, 0))],
+)
+def test_conv_bn_fast_forms_equal_plain_convolution(kernel_size, strides, padding):
+    """3x3 VALID (computed padded + cropped) and 1x1 (computed as a dot) == lax convolution."""
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((2, 11, 10, 5)), jnp.float32)
+    layer = inception.ConvBN(6, kernel_size, strides, padding)
+    variables = layer.init(jax.random.PRNGKey(0), x)
+    p = variables["params"]
+    p = {**p, "mean": jnp.asarray(rng.standard_normal(6), jnp.float32)}
+    ph, pw = padding
+    conv = jax.lax.conv_general_dilated(
+        x,
+        p["kernel"],
+        (strides, strides),
+        ((ph, ph), (pw, pw)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=jax.lax.Precision.HIGHEST,
+    )
+    ref = jax.nn.relu((conv - p["mean"]) / jnp.sqrt(p["var"] + inception.BN_EPS) + p["bias"])
+    ours = layer.apply({"params": p}, x)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-5, atol=1e-5)
 
 
 def test_feature_fn_batching_dtypes_and_grey(params):

@@ -102,3 +102,14 @@ def test_cli_stats_and_score(tmp_path, images):
     assert all(run_["n"] == 4 for run_ in result["runs"])
     r = run(["score", f"--images={tmp_path / 'a.npz'}", f"--ref={tmp_path / 'nope.npz'}"])
     assert r.returncode != 0 and "error: cannot read FID statistics" in r.stderr
+    # A dataset split (synthetic stand-in here), written to the cache and reused on a rerun.
+    ds = ["stats", "--dataset=fashion_mnist", "--data_source=synthetic", "--n=6"]
+    ds.append(f"--cache_dir={tmp_path / 'cache'}")
+    cached = tmp_path / "cache" / "stats" / "fashion_mnist_train_first6_tf1_bilinear.npz"
+    r = run(ds)
+    assert r.returncode == 0, r.stderr
+    assert cached.is_file() and score.load_stats(cached)["n"] == 6
+    r = run(ds)
+    assert r.returncode == 0 and "up to date" in r.stdout
+    r = run(["stats", "--dataset=fashion_mnistt"])
+    assert r.returncode != 0 and "error: " in r.stderr

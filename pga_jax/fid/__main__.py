@@ -1,5 +1,6 @@
 """FID command line: reference statistics, scores, and the weights cache.
 
+  python -m pga_jax.fid stats --dataset=fashion_mnist [--split=train] [--protocol=...]
   python -m pga_jax.fid stats --images=train.npz --out=stats.npz [--protocol=tf1_bilinear]
   python -m pga_jax.fid score --images=samples.npz --ref=stats.npz [--out=scores.json]
   python -m pga_jax.fid score --images=run0.npz,run1.npz,run2.npz --ref=stats.npz --seeds
@@ -9,6 +10,11 @@
 ``.npy`` or image directories (PNG / JPEG, one size). Arrays are uint8 0..255 or float [-1, 1].
 Several entries are pooled into one sample set, unless ``--seeds``: then each entry is one run
 (e.g. one training seed), scored separately, and mean +- standard error is reported.
+
+``stats --dataset`` reads a split with ``pga_jax.data`` (tfds, or IDX files / CelebA JPEGs via
+``--data_path``) and, without ``--out``, writes ``<cache_dir>/stats/<dataset>_<split>_<protocol>
+.npz``. Statistics are computed in resumable chunks (``pga_jax.fid.reference``): rerunning an
+interrupted command continues it, and rerunning a finished one reuses its file.
 """
 
 from __future__ import annotations
@@ -19,9 +25,15 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax.fid import resize, score, weights
+from pga_jax import data
+from pga_jax.fid import reference, resize, score, weights
 
 _IMAGES = flags.DEFINE_list("images", [], "Image files / folders (.npz, .npy, dir).")
+_DATASET = flags.DEFINE_string("dataset", None, "stats: a dataset of pga_jax.data instead.")
+_SPLIT = flags.DEFINE_string("split", "train", "stats: the --dataset split (paper: train).")
+_DATA_PATH = flags.DEFINE_string("data_path", None, "stats: IDX / CelebA folder for --dataset.")
+_DATA_SOURCE = flags.DEFINE_string("data_source", "auto", "stats: pga_jax.data source.")
+_CHUNK = flags.DEFINE_integer("chunk_size", 2000, "stats: images per resumable chunk.")
 _OUT = flags.DEFINE_string("out", None, "stats: output .npz; score: optional JSON file.")
 _REF = flags.DEFINE_string("ref", None, "score: reference statistics .npz.")
 _SEEDS = flags.DEFINE_bool("seeds", False, "score: each --images entry is a separate run.")
@@ -31,7 +43,7 @@ _PROTOCOL = flags.DEFINE_enum(
 _WEIGHTS = flags.DEFINE_string("weights", None, "default_1.pt, pytorch-fid .pth or cached .npz.")
 _CACHE = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/pga_jax/fid).")
 _N = flags.DEFINE_integer("n", 0, "Use the first N images of each set (0: all).")
-_BATCH = flags.DEFINE_integer("batch_size", 50, "Images per network call.")
+_BATCH = flags.DEFINE_integer("batch_size", None, "Images per call (default: CPU 10, else 50).")
 _KEEP = flags.DEFINE_integer("keep_features", 5000, "stats: feature rows kept for KID / P-R.")
 _KID = flags.DEFINE_bool("kid", True, "score: KID (needs ref features).")
 _PR = flags.DEFINE_bool("pr", True, "score: precision / recall (needs ref features).")
@@ -88,14 +100,28 @@ def _feature_fn(protocol: str):
 
 
 def cmd_stats() -> None:
-    if not _OUT.value:
-        raise app.UsageError("stats needs --out=stats.npz")
-    images = np.concatenate(_image_sets())
-    fn = _feature_fn(_PROTOCOL.value or resize.DEFAULT_PROTOCOL)
-    st = score.compute_stats(images, fn, keep_features=_KEEP.value)
-    score.save_stats(_OUT.value, st)
+    protocol = _PROTOCOL.value or resize.DEFAULT_PROTOCOL
+    if _DATASET.value:
+        if _IMAGES.value:
+            raise app.UsageError("stats takes --dataset or --images, not both")
+        images = data.load_arrays(
+            _DATASET.value, _SPLIT.value, source=_DATA_SOURCE.value, path=_DATA_PATH.value
+        )
+        if _N.value:
+            images = images[: _N.value]
+        n_tag = f"_first{_N.value}" if _N.value else ""
+        name = f"{_DATASET.value}_{_SPLIT.value}{n_tag}_{protocol}.npz"
+        out = _OUT.value or str(weights.cache_dir(_CACHE.value) / "stats" / name)
+    else:
+        if not _OUT.value:
+            raise app.UsageError("stats --images needs --out=stats.npz")
+        images, out = np.concatenate(_image_sets()), _OUT.value
+    fn = _feature_fn(protocol)
+    st = reference.compute_stats_resumable(
+        images, fn, out, chunk_size=_CHUNK.value, keep_features=_KEEP.value
+    )
     print(
-        f"wrote {_OUT.value}: N={st['n']} protocol={st['protocol']} "
+        f"statistics {out}: N={st['n']} protocol={st['protocol']} "
         f"weights={st['weights_sha256'][:12]}"
     )
 

@@ -55,27 +55,59 @@ class ConvBN(nn.Module):
         mean = self.param("mean", nn.initializers.zeros, (self.features,))
         var = self.param("var", nn.initializers.ones, (self.features,))
         ph, pw = self.padding
-        y = jax.lax.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=(self.strides, self.strides),
-            padding=((ph, ph), (pw, pw)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            precision=self.precision,
-        )
+        # A stride-1 convolution with less than "same" padding (the stem's 3x3 VALID convs) is
+        # computed as the "same" convolution cropped: the identical sums, but XLA:CPU runs the
+        # padded form 3-5x faster (10-20 vs 50-60 GFLOP/s measured), for 3-6% more FLOPs.
+        crop_h, crop_w = (kh - 1) // 2 - ph, (kw - 1) // 2 - pw
+        if self.strides == 1 and min(crop_h, crop_w) >= 0 and (crop_h, crop_w) != (0, 0):
+            ph, pw = ph + crop_h, pw + crop_w
+        else:
+            crop_h = crop_w = 0
+        if (kh, kw, self.strides, ph, pw) == (1, 1, 1, 0, 0):
+            # A 1x1 convolution is a matmul over channels; XLA:CPU runs the dot 1.5-3x faster.
+            y = jnp.dot(x, kernel[0, 0], precision=self.precision)
+        else:
+            y = jax.lax.conv_general_dilated(
+                x,
+                kernel,
+                window_strides=(self.strides, self.strides),
+                padding=((ph, ph), (pw, pw)),
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                precision=self.precision,
+            )
+            y = y[:, crop_h : y.shape[1] - crop_h, crop_w : y.shape[2] - crop_w]
         y = (y - mean) * jax.lax.rsqrt(var + BN_EPS) + bias
         return nn.relu(y)
 
 
+# The pools are written as elementwise max / sum of shifted slices, rows then columns: the same
+# values as lax.reduce_window (bit-identical for max), 2-4x faster on XLA:CPU.
+
+
+def _window3(x, axis: int, stride: int):
+    """The three taps x[s*i], x[s*i + 1], x[s*i + 2] of every length-3 window along ``axis``."""
+    n_out = (x.shape[axis] - 3) // stride + 1
+    return [
+        jax.lax.slice_in_dim(x, t, t + stride * (n_out - 1) + 1, stride, axis) for t in range(3)
+    ]
+
+
+def _max3(x, axis: int, stride: int):
+    a, b, c = _window3(x, axis, stride)
+    return jnp.maximum(jnp.maximum(a, b), c)
+
+
 def max_pool_3x3_s2(x):
     """3x3 / stride-2 max pool without padding (stem and Mixed_6a / 7a)."""
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "VALID")
+    return _max3(_max3(x, 1, 2), 2, 2)
 
 
 def avg_pool_3x3_exclude_pad(x):
     """3x3 / stride-1 average pool, padding 1, divisor = number of real pixels in the window."""
-    pad = ((0, 0), (1, 1), (1, 1), (0, 0))
-    sums = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+    sums = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    for axis in (1, 2):
+        a, b, c = _window3(sums, axis, 1)
+        sums = a + b + c
     h, w = x.shape[1:3]
     # Window size along one axis: 3 inside, 2 at the borders (or 1 for a length-1 axis).
     rows = np.minimum(np.arange(h) + 1, h - 1) - np.maximum(np.arange(h) - 1, 0) + 1
@@ -86,8 +118,8 @@ def avg_pool_3x3_exclude_pad(x):
 
 def max_pool_3x3_same(x):
     """3x3 / stride-1 max pool, padding 1 with -inf (Mixed_7c's pool branch)."""
-    pad = ((0, 0), (1, 1), (1, 1), (0, 0))
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+    return _max3(_max3(x, 1, 1), 2, 1)
 
 
 class InceptionA(nn.Module):
@@ -260,6 +292,15 @@ def init_random_params(seed: int = 0) -> dict:
     return jax.tree_util.tree_map_with_path(draw, param_shapes(), is_leaf=is_shape)
 
 
+def default_batch_size() -> int:
+    """Images per network call: 10 on CPU, 50 on accelerators.
+
+    On a 2-core CPU, batch 10 ran 6.8 img/s and batch 50 5.5 img/s (the 299 x 299 stem tensors
+    of 50 images, ~300 MB each, no longer stay in cache); GPUs want large batches.
+    """
+    return 10 if jax.default_backend() == "cpu" else 50
+
+
 class FeatureFn:
     """Jitted, batched FID feature extractor; see :func:`make_feature_fn`.
 
@@ -308,7 +349,7 @@ def make_feature_fn(
     params,
     protocol: str = resize.DEFAULT_PROTOCOL,
     *,
-    batch_size: int = 50,
+    batch_size: int | None = None,
     dims: int | tuple[int, ...] = 2048,
     precision: str = "highest",
     weights_sha256: str | None = None,
@@ -318,11 +359,12 @@ def make_feature_fn(
     Args:
       params: FID Inception parameters, e.g. from ``weights.load_inception_params``.
       protocol: input protocol name (see ``resize.PROTOCOLS``); recorded with every score.
-      batch_size: images per network call.
+      batch_size: images per network call; None: :func:`default_batch_size`.
       dims: 2048 for pool_3, or 64 / 192 / 768, or a tuple of them (then a dict is returned).
       precision: matmul / conv precision; "highest" keeps float32 on GPUs/TPUs too.
       weights_sha256: checksum of ``params`` to record with scores.
     """
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
+    batch_size = default_batch_size() if batch_size is None else batch_size
     return FeatureFn(params, protocol, batch_size, dims, precision, weights_sha256)

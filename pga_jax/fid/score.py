@@ -29,7 +29,7 @@ def get_feature_fn(
     protocol: str = resize.DEFAULT_PROTOCOL,
     weights_path: str | None = None,
     cache: str | None = None,
-    batch_size: int = 50,
+    batch_size: int | None = None,
 ) -> inception.FeatureFn:
     """Loads the real weights once and returns a (cached) jitted 2048-d feature function."""
     params, digest = weights.load_inception_params(weights_path, cache)
