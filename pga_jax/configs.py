@@ -216,7 +216,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if c.fid_every > 0 and not c.fid_ref_stats:
         raise ConfigError(
             "config.fid_every > 0 needs config.fid_ref_stats: make it with "
-            "python -m pga_jax.fid stats --images=... --out=FILE.npz"
+            f"python -m pga_jax.fid stats --dataset={c.dataset} (it prints the file's path)"
         )
     if c.optim.learning_rate <= 0:
         raise ConfigError(f"config.optim.learning_rate={c.optim.learning_rate} must be positive")

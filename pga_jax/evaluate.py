@@ -41,8 +41,9 @@ from absl import app, flags, logging
 from pga_jax import checkpointing, configs, data, images, models, train, workdirs
 
 _NO_REF = (
-    "no FID reference statistics: pass --fid_ref_stats=FILE.npz "
-    "(python -m pga_jax.fid stats --images=... --out=FILE.npz) or set config.fid_ref_stats"
+    "no FID reference statistics: make them with python -m pga_jax.fid stats --dataset={dataset} "
+    "(then they are found in the cache), or pass --fid_ref_stats=FILE.npz, or set "
+    "config.fid_ref_stats"
 )
 
 
@@ -149,22 +150,33 @@ def default_split(config: ml_collections.ConfigDict) -> str:
     return config.data.split if config.dataset == "celeb_a" else "test"
 
 
-def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict):
+def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol: str | None = None):
     """(statistics dict, path, None), or (None, None, why the FID is skipped).
 
-    An explicitly given file must exist and be readable; the config's `fid_ref_stats` may be
-    unset or absent (e.g. a run copied from another machine), which skips the FID.
+    The statistics are, in order: `flag_value`, the config's `fid_ref_stats`, else those that
+    ``python -m pga_jax.fid stats --dataset=<the run's dataset>`` caches for the paper's
+    reference split (all training images; CelebA: the run's split) and `protocol`. Runs on
+    synthetic data have no cached reference. An explicitly given file must exist and be
+    readable; the config's may be unset or absent (e.g. a run copied from another machine),
+    which skips the FID.
     """
-    from pga_jax.fid import score  # noqa: PLC0415
+    from pga_jax.fid import reference, resize, score  # noqa: PLC0415
 
+    no_ref = _NO_REF.format(dataset=config.dataset)
     path = flag_value
     if not path:
         path = config.get("fid_ref_stats", "")
-        if not path:
-            return None, None, _NO_REF
-        if not os.path.isfile(path):
-            return None, None, f"config.fid_ref_stats={path} does not exist; {_NO_REF}"
-    elif not os.path.isfile(path):
+        if path and not os.path.isfile(path):
+            return None, None, f"config.fid_ref_stats={path} does not exist; {no_ref}"
+    if not path and config.data.source != "synthetic":
+        split = config.data.split if config.dataset == "celeb_a" else "train"
+        cached = reference.default_stats_path(
+            config.dataset, split, protocol or resize.DEFAULT_PROTOCOL
+        )
+        path = str(cached) if cached.is_file() else ""
+    if not path:
+        return None, None, no_ref
+    if not os.path.isfile(path):
         raise EvaluationError(f"--fid_ref_stats={path} does not exist")
     try:
         return score.load_stats(path), path, None
@@ -228,7 +240,7 @@ def evaluate(
     if interpolation_steps < 2:
         raise EvaluationError(f"--interpolation_steps={interpolation_steps} must be at least 2")
     config = read_config(workdir)
-    ref, ref_path, skipped = load_ref_stats(fid_ref_stats, config)
+    ref, ref_path, skipped = load_ref_stats(fid_ref_stats, config, protocol)
     run = load_run(workdir, config)
     model = run.model
     split = split or default_split(config)

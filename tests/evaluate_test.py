@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from pga_jax import configs, evaluate, train
-from pga_jax.fid import resize, score
+from pga_jax.fid import reference, resize, score, weights
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -187,3 +187,28 @@ def test_cli_reports_a_missing_reference_file_in_one_line(trained, tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: --fid_ref_stats={tmp_path / 'nope.npz'} does not exist"]
+
+
+def test_reference_statistics_fall_back_to_the_dataset_cache(tmp_path, monkeypatch):
+    """Without a flag or config file, `fid stats --dataset`'s cached file of the run's dataset
+    is used; never for runs on synthetic data, and an explicit file still wins."""
+    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path))
+    config = configs.load_experiment("fashion_mnist_lpga")
+    config.fid_ref_stats = ""
+    _, path, why = evaluate.load_ref_stats("", config)
+    assert path is None and "fid stats --dataset=fashion_mnist" in why
+    cached = reference.default_stats_path("fashion_mnist", "train", "tf1_bilinear")
+    assert cached == tmp_path / "fid" / "stats" / "fashion_mnist_train_tf1_bilinear.npz"
+    st = score.stats_from_features(
+        np.eye(3, 2048, dtype=np.float32), protocol="tf1_bilinear", weights_sha256="x"
+    )
+    score.save_stats(cached, st)
+    ref, path, why = evaluate.load_ref_stats("", config)
+    assert path == str(cached) and why is None and ref["n"] == 3
+    _, path, _ = evaluate.load_ref_stats("", config, protocol="torch_bilinear")
+    assert path is None  # no cached file for that protocol
+    explicit = tmp_path / "explicit.npz"
+    score.save_stats(explicit, dict(st, n=7))
+    assert evaluate.load_ref_stats(str(explicit), config)[0]["n"] == 7
+    config.data.source = "synthetic"
+    assert evaluate.load_ref_stats("", config)[1] is None

@@ -109,9 +109,11 @@ def cmd_stats() -> None:
         )
         if _N.value:
             images = images[: _N.value]
-        n_tag = f"_first{_N.value}" if _N.value else ""
-        name = f"{_DATASET.value}_{_SPLIT.value}{n_tag}_{protocol}.npz"
-        out = _OUT.value or str(weights.cache_dir(_CACHE.value) / "stats" / name)
+        out = _OUT.value or str(
+            reference.default_stats_path(
+                _DATASET.value, _SPLIT.value, protocol, first_n=_N.value, cache=_CACHE.value
+            )
+        )
     else:
         if not _OUT.value:
             raise app.UsageError("stats --images needs --out=stats.npz")

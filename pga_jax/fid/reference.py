@@ -22,9 +22,23 @@ from pathlib import Path
 
 import numpy as np
 
-from pga_jax.fid import inception, score
+from pga_jax.fid import inception, resize, score, weights
 
 FEATURE_DIM = 2048
+
+
+def default_stats_path(
+    dataset: str,
+    split: str = "train",
+    protocol: str = resize.DEFAULT_PROTOCOL,
+    *,
+    first_n: int = 0,
+    cache: str | os.PathLike | None = None,
+) -> Path:
+    """Where ``python -m pga_jax.fid stats --dataset=...`` caches a split's statistics:
+    ``<weights cache>/stats/<dataset>_<split>[_first<N>]_<protocol>.npz``."""
+    n_tag = f"_first{first_n}" if first_n else ""
+    return weights.cache_dir(cache) / "stats" / f"{dataset}_{split}{n_tag}_{protocol}.npz"
 
 
 def images_sha256(images: np.ndarray) -> str:
