@@ -284,7 +284,9 @@ def evaluate(
             run.state, model, generate, num_samples, batch, key_fid
         )
         if save_samples:
-            np.savez(os.path.join(eval_dir, "samples.npz"), images=images.to_uint8(fid_samples))
+            np.savez_compressed(
+                os.path.join(eval_dir, "samples.npz"), images=images.to_uint8(fid_samples)
+            )
         if ref_path is not None:
             fid = compute_fid(
                 fid_samples,

@@ -1,6 +1,7 @@
 """Table 1 (FID mean ± standard error over runs) and Fig. 3 (training curves) from runs.
 
-    python -m pga_jax.report --runs='runs/*/*' [--runs=more/*/eval/eval.json] [--out=report]
+    python -m pga_jax.report --runs='runs/*/*' [--runs=more/*/eval/eval.json] [--out=report] \
+        [--copy_artefacts]
 
 `--runs` globs (repeatable, `**` allowed) match workdirs or their `eval/eval.json` files
 (written by `python -m pga_jax.evaluate`). OUT receives:
@@ -13,6 +14,9 @@
 - ``runs.csv``: one line per evaluated run (its path, row, column, step, FID, N, protocol).
 - ``curves.png``: per run, the total loss (``metrics.jsonl``) and the FID (``fid.jsonl``
   during training, and the evaluation's FID as a dot) against training steps.
+- with ``--copy_artefacts``: ``runs/<config>/<settings>/`` per evaluated run (its eval PNGs,
+  ``eval.json``, ``samples.npz`` if saved, ``curves.png``, ``metrics.jsonl``, ``fid.jsonl``),
+  and ``gallery.md``, which shows each run's FID and pictures: a folder to publish as is.
 
 FIDs are only averaged over runs with equal N, protocol and Inception weights (FID depends on
 all three); a cell mixing them is a one-line error.
@@ -27,6 +31,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -283,8 +288,61 @@ def plot_curves(run_dirs: list[str], records: list[dict], out: str) -> str | Non
     return out
 
 
-def write_report(patterns: list[str], out_dir: str) -> Table:
-    """Writes table.md, table.csv, runs.csv and curves.png to `out_dir`; returns the table."""
+# ----------------------------------------------------------------------------------------------
+# Published artefacts
+# ----------------------------------------------------------------------------------------------
+
+_RUN_FILES = (curves.METRICS_FILE, curves.FID_FILE, "curves.png")
+_EVAL_FILES = ("eval.json", "samples.npz")
+_GALLERY_IMAGES = (
+    ("samples", "samples (Fig. 2)"),
+    ("reconstructions", "reconstructions (real | reconstruction)"),
+    ("interpolations_data", "interpolations between encoded test images (Fig. 7)"),
+    ("interpolations_prior", "interpolations between prior samples"),
+)
+
+
+def copy_artefacts(records: list[dict], out_dir: str) -> list[str]:
+    """Copies each evaluated run's pictures and numbers to OUT/runs/<config>/<settings>/ and
+    writes OUT/gallery.md; returns the run folders (relative to `out_dir`)."""
+    lines = ["# Runs", ""]
+    folders = []
+    for rec in sorted(records, key=lambda r: (_row_key(row_label(r)), r["path"])):
+        workdir = rec["path"]
+        rel = os.path.join(
+            "runs", os.path.basename(os.path.dirname(workdir)), os.path.basename(workdir)
+        )
+        dest = os.path.join(out_dir, rel)
+        os.makedirs(dest, exist_ok=True)
+        eval_dir = os.path.join(workdir, workdirs.EVAL_DIR)
+        sources = [os.path.join(workdir, f) for f in _RUN_FILES]
+        sources += [os.path.join(eval_dir, f) for f in _EVAL_FILES]
+        sources += [os.path.join(eval_dir, f"{name}.png") for name, _ in _GALLERY_IMAGES]
+        for src in sources:
+            if os.path.isfile(src):
+                shutil.copyfile(src, os.path.join(dest, os.path.basename(src)))
+        fid = rec.get("fid")
+        fid_text = (
+            f"FID {fid['fid']:.2f} (N={fid['n']}, {_protocol(fid)})"
+            if fid
+            else f"no FID: {rec.get('fid_skipped', 'not computed')}"
+        )
+        lines += [f"## {row_label(rec)} / {rec['dataset']}: `{rel}`", ""]
+        lines += [f"Step {rec['step']}; {fid_text}.", ""]
+        if os.path.isfile(os.path.join(dest, "curves.png")):
+            lines += [f"![training curves]({rel}/curves.png)", ""]
+        for name, caption in _GALLERY_IMAGES:
+            if os.path.isfile(os.path.join(dest, f"{name}.png")):
+                lines += [f"{caption}:", "", f"![{name}]({rel}/{name}.png)", ""]
+        folders.append(rel)
+    with open(os.path.join(out_dir, "gallery.md"), "w") as f:
+        f.write("\n".join(lines))
+    return folders
+
+
+def write_report(patterns: list[str], out_dir: str, artefacts: bool = False) -> Table:
+    """Writes table.md, table.csv, runs.csv and curves.png to `out_dir` (and, if `artefacts`,
+    each run's pictures and gallery.md); returns the table."""
     eval_paths, run_dirs = find_runs(patterns)
     if not eval_paths and not run_dirs:
         raise ReportError(f"no runs match --runs={','.join(patterns)}")
@@ -301,6 +359,8 @@ def write_report(patterns: list[str], out_dir: str) -> Table:
             f.write(text)
     if plot_curves(run_dirs, records, os.path.join(out_dir, "curves.png")) is None:
         logging.warning("no metrics.jsonl in the matched runs: curves.png not written")
+    if artefacts:
+        copy_artefacts(records, out_dir)
     return table
 
 
@@ -308,7 +368,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        write_report(FLAGS.runs, FLAGS.out)
+        write_report(FLAGS.runs, FLAGS.out, FLAGS.copy_artefacts)
     except ReportError as e:
         sys.exit(f"error: {e}")
     with open(os.path.join(FLAGS.out, "table.md")) as f:
@@ -319,4 +379,5 @@ if __name__ == "__main__":
     FLAGS = flags.FLAGS
     flags.DEFINE_multi_string("runs", None, "Glob of workdirs or eval.json files.", required=True)
     flags.DEFINE_string("out", "report", "Output folder.")
+    flags.DEFINE_bool("copy_artefacts", False, "Also copy each run's pictures + gallery.md.")
     app.run(main)

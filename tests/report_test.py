@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pga_jax import report
 
@@ -141,3 +142,29 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
         missing.stderr.strip().splitlines()[-1]
         == f"error: no runs match --runs={tmp_path}/nothing/*"
     )
+
+
+def test_copy_artefacts_publishes_each_runs_pictures_and_a_gallery(tmp_path):
+    runs = tmp_path / "runs"
+    lpga = _write_run(runs, "mnist_lpga/seed=0", record("lpga", "mnist", 12.5), [(100, 0.5)])
+    vae = _write_run(runs, "mnist_vae/seed=0", record("vae", "mnist", None), [(100, 1.5)])
+    for workdir in (lpga, vae):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(workdir / "eval" / "samples.png")
+    np.savez(lpga / "eval" / "samples.npz", images=np.zeros((2, 4, 4, 1), np.uint8))
+    out = tmp_path / "published"
+    report.write_report([f"{runs}/*/*"], str(out), artefacts=True)
+    lpga_out, vae_out = (
+        out / "runs" / "mnist_lpga" / "seed=0",
+        out / "runs" / "mnist_vae" / "seed=0",
+    )
+    assert sorted(p.name for p in lpga_out.iterdir()) == [
+        "eval.json",
+        "metrics.jsonl",
+        "samples.npz",
+        "samples.png",
+    ]
+    assert (vae_out / "samples.png").read_bytes() == (vae / "eval" / "samples.png").read_bytes()
+    gallery = (out / "gallery.md").read_text()
+    assert gallery.index("## vae / mnist") < gallery.index("## lpga / mnist")  # Table 1's order
+    assert "FID 12.50 (N=5000" in gallery and "no FID" in gallery
+    assert "![samples](runs/mnist_lpga/seed=0/samples.png)" in gallery
