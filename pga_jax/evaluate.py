@@ -150,6 +150,12 @@ def default_split(config: ml_collections.ConfigDict) -> str:
     return config.data.split if config.dataset == "celeb_a" else "test"
 
 
+def reference_split(config: ml_collections.ConfigDict) -> str:
+    """The split of the FID reference statistics: "train" (all training images, as the paper),
+    or CelebA's training split."""
+    return config.data.split if config.dataset == "celeb_a" else "train"
+
+
 def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol: str | None = None):
     """(statistics dict, path, None), or (None, None, why the FID is skipped).
 
@@ -169,9 +175,8 @@ def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol:
         if path and not os.path.isfile(path):
             return None, None, f"config.fid_ref_stats={path} does not exist; {no_ref}"
     if not path and config.data.source != "synthetic":
-        split = config.data.split if config.dataset == "celeb_a" else "train"
         cached = reference.default_stats_path(
-            config.dataset, split, protocol or resize.DEFAULT_PROTOCOL
+            config.dataset, reference_split(config), protocol or resize.DEFAULT_PROTOCOL
         )
         path = str(cached) if cached.is_file() else ""
     if not path:

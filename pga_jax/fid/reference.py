@@ -80,9 +80,9 @@ def existing_stats(out: str | os.PathLike, meta: dict) -> dict | None:
     if not Path(out).exists():
         return None
     st = score.load_stats(out)
-    with np.load(out, allow_pickle=False) as z:
-        st["images_sha256"] = str(z["images_sha256"]) if "images_sha256" in z.files else "?"
-    have = {k: st.get(k) for k in ("n", "protocol", "weights_sha256", "images_sha256")}
+    have = {
+        k: st.get(k, score.UNKNOWN) for k in ("n", "protocol", "weights_sha256", "images_sha256")
+    }
     want = {k: meta[k] for k in have}
     if have != want:
         diff = ", ".join(f"{k}: {have[k]} != {want[k]}" for k in have if have[k] != want[k])

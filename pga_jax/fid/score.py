@@ -87,6 +87,8 @@ def load_stats(path: str | os.PathLike) -> dict:
                 if "weights_sha256" in z.files
                 else UNKNOWN,
             }
+            if "images_sha256" in z.files:  # written by fid.reference
+                out["images_sha256"] = str(z["images_sha256"])
             if "features" in z.files:
                 out["features"] = np.asarray(z["features"], np.float32)
     except (OSError, ValueError, KeyError) as e:
