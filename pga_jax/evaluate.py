@@ -38,7 +38,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import checkpointing, configs, data, images, models, train, workdirs
+from pga_jax import atomic, checkpointing, configs, data, images, models, train, workdirs
 
 _NO_REF = (
     "no FID reference statistics: make them with python -m pga_jax.fid stats --dataset={dataset} "
@@ -289,9 +289,8 @@ def evaluate(
             run.state, model, generate, num_samples, batch, key_fid
         )
         if save_samples:
-            np.savez_compressed(
-                os.path.join(eval_dir, "samples.npz"), images=images.to_uint8(fid_samples)
-            )
+            with atomic.replacing(os.path.join(eval_dir, "samples.npz")) as tmp:
+                np.savez_compressed(tmp, images=images.to_uint8(fid_samples))
         if ref_path is not None:
             fid = compute_fid(
                 fid_samples,
@@ -322,9 +321,7 @@ def evaluate(
         result["fid_skipped"] = skipped
     os.makedirs(eval_dir, exist_ok=True)
     path = workdirs.eval_json(workdir)
-    with open(path + ".tmp", "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    atomic.write_json(path, result)
     if tensorboard:
         _write_tensorboard(eval_dir, run.step, grids, fid)
     return result

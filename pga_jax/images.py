@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from PIL import Image
+
+from pga_jax import atomic
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -38,8 +39,6 @@ def interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def save_png(path: str, grid: np.ndarray) -> None:
     """Writes a uint8 [H, W, 1 or 3] grid atomically (no half-written file on interruption)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     img = grid[..., 0] if grid.shape[-1] == 1 else grid
-    tmp = path + ".tmp"
-    Image.fromarray(img).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        Image.fromarray(img).save(tmp, format="PNG")

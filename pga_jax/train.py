@@ -25,7 +25,7 @@ import optax
 from absl import logging
 from clu import metric_writers, periodic_actions
 
-from pga_jax import checkpointing, configs, curves, data, images, models, objectives, optim
+from pga_jax import atomic, checkpointing, configs, curves, data, images, models, objectives, optim
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -197,9 +197,7 @@ def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
                 )
     else:
         os.makedirs(workdir, exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            json.dump(current, f, indent=2, sort_keys=True)
-        os.replace(path + ".tmp", path)
+        atomic.write_json(path, current)
 
 
 def _mean_metrics(history: list[dict]) -> dict[str, float]:

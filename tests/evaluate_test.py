@@ -3,8 +3,6 @@ and interpolations whose endpoints are the reconstructions."""
 
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -14,7 +12,7 @@ from PIL import Image
 from pga_jax import configs, evaluate, train
 from pga_jax.fid import reference, resize, score, weights
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+from cli_helper import run_module
 
 
 class TinyFeatures:
@@ -138,18 +136,6 @@ def test_interpolation_endpoints_decode_to_the_endpoints_reconstructions(trained
     np.testing.assert_allclose(prior[:, -1], generate(run.state, z_b), atol=1e-5)
 
 
-def _run_cli(*args):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "pga_jax.evaluate", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_without_reference_statistics_the_json_records_why_fid_is_skipped(trained):
     workdir, _ = trained
     # 4 grid samples and 2 x 2 interpolations: one decoder batch shape, one compilation.
@@ -183,7 +169,9 @@ def test_bad_input_is_a_clear_error_before_any_work(trained, tmp_path, bad, expe
 
 def test_cli_reports_a_missing_reference_file_in_one_line(trained, tmp_path):
     workdir, _ = trained
-    result = _run_cli(f"--workdir={workdir}", f"--fid_ref_stats={tmp_path / 'nope.npz'}")
+    result = run_module(
+        "pga_jax.evaluate", f"--workdir={workdir}", f"--fid_ref_stats={tmp_path / 'nope.npz'}"
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: --fid_ref_stats={tmp_path / 'nope.npz'} does not exist"]

@@ -1,14 +1,13 @@
 """Statistics files, ``score_arrays`` and the CLI, with random network weights."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pga_jax.fid import inception, score, weights
+
+from cli_helper import run_module
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +74,7 @@ def test_cli_stats_and_score(tmp_path, images):
     np.savez(tmp_path / "a.npz", images=images[:4])
     np.savez(tmp_path / "b.npz", images=images[4:])
     common = [f"--weights={wpath}", "--batch_size=4"]
-    cli = [sys.executable, "-m", "pga_jax.fid"]
-    root = Path(__file__).resolve().parents[1]  # so `-m pga_jax.fid` works uninstalled
-    run = lambda args: subprocess.run(cli + args + common, capture_output=True, text=True, cwd=root)
+    run = lambda args: run_module("pga_jax.fid", *args, *common)
     r = run(
         [
             "stats",

@@ -1,5 +1,7 @@
 """Safe torch-archive reading, state-dict mapping, the cache and its errors (no torch needed)."""
 
+import hashlib
+import io
 import os
 import pickle
 import struct
@@ -182,3 +184,31 @@ def test_missing_or_wrong_weights_give_one_line_errors(tmp_path, monkeypatch):
     _write_archive(junk, data, storages)
     with pytest.raises(weights.FIDWeightsError, match="lacks tensor"):
         weights.convert_archive(junk)
+
+
+class _FakeResponse(io.BytesIO):
+    """What `urllib.request.urlopen` returns, serving fixed bytes."""
+
+
+def test_download_checks_the_sha256_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    payload = b"not the inception weights"
+    monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: _FakeResponse(payload))
+    with pytest.raises(weights.FIDWeightsError, match="expected 6726825d") as e:
+        weights.download_pytorch_fid_weights(tmp_path)
+    assert "\n" not in str(e.value) and "pip install" in str(e.value)
+    assert os.listdir(tmp_path) == []  # no partial or wrong file left in the cache
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    with pytest.raises(weights.FIDWeightsError, match="network unreachable"):
+        weights.download_pytorch_fid_weights(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+    # With the expected checksum the file lands under its pytorch-fid name.
+    prefix = hashlib.sha256(payload).hexdigest()[:8]
+    monkeypatch.setattr(weights, "PYTORCH_FID_SHA256_PREFIX", prefix)
+    monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: _FakeResponse(payload))
+    path = weights.download_pytorch_fid_weights(tmp_path)
+    assert path == tmp_path / weights.PYTORCH_FID_FILENAME and path.read_bytes() == payload

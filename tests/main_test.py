@@ -1,25 +1,16 @@
 """The command line: bad input is one clear line (no traceback) and writes nothing."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+from cli_helper import run_module
+
 CONFIG = "experiments/fashion_mnist_lpga.py:smoke"
 
 
 def run_main(*args, workdir):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "pga_jax.main", f"--workdir={workdir}", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_module("pga_jax.main", f"--workdir={workdir}", *args)
 
 
 def _error_lines(stderr):

@@ -5,9 +5,6 @@ import csv
 import io
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +12,8 @@ from PIL import Image
 
 from pga_jax import report
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+from cli_helper import run_module
+
 PROTOCOL = {"n": 5000, "protocol": "tf1_bilinear", "weights_sha256": "abc123def4567890"}
 
 
@@ -106,16 +104,6 @@ def _write_run(root, name, rec, losses, fids=()):
     return workdir
 
 
-def _run_report(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "pga_jax.report", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_cli_writes_table_csv_and_curves(tmp_path):
     runs = tmp_path / "runs"
     for seed, fid in enumerate((10.0, 11.0, 12.0)):
@@ -126,7 +114,7 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
     _write_run(runs, "vae/seed=0", record("vae", "mnist", None), [(50, 2.0), (100, 1.5)])
     (runs / "not_a_run").mkdir()
     out = tmp_path / "report"
-    result = _run_report(f"--runs={runs}/*/*", f"--out={out}")
+    result = run_module("pga_jax.report", f"--runs={runs}/*/*", f"--out={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| lpga | 11.00 ± 0.58 (n=3) |" in result.stdout
     assert (out / "table.md").read_text() == result.stdout
@@ -136,7 +124,7 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
     assert len(per_run) == 4 and {r["objective"] for r in per_run} == {"lpga", "vae"}
     assert (out / "curves.png").stat().st_size > 10_000
 
-    missing = _run_report(f"--runs={tmp_path}/nothing/*", f"--out={out}")
+    missing = run_module("pga_jax.report", f"--runs={tmp_path}/nothing/*", f"--out={out}")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert (
         missing.stderr.strip().splitlines()[-1]

@@ -2,28 +2,19 @@
 interrupted ones resumed, `--dry_run` commands for a scheduler."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pga_jax import configs, curves, sweep, train
+
+from cli_helper import run_module
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CONFIG = os.path.join(ROOT, "experiments", "mnist_lpga.py") + ":smoke"
 
 
 def run_sweep(*args, root):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "pga_jax.sweep", f"--config={CONFIG}", f"--workdir_root={root}"]
-        + list(args),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_module("pga_jax.sweep", f"--config={CONFIG}", f"--workdir_root={root}", *args)
 
 
 def test_dry_run_prints_one_command_per_run_and_runs_nothing(tmp_path):

