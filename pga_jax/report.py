@@ -18,8 +18,8 @@
   ``eval.json``, ``samples.npz`` if saved, ``curves.png``, ``metrics.jsonl``, ``fid.jsonl``),
   and ``gallery.md``, which shows each run's FID and pictures: a folder to publish as is.
 
-FIDs are only averaged over runs with equal N, protocol and Inception weights (FID depends on
-all three); a cell mixing them is a one-line error.
+FIDs are only averaged over runs with equal N, reference statistics, protocol and Inception
+weights (FID depends on all four); a cell mixing them is a one-line error.
 """
 
 from __future__ import annotations
@@ -101,7 +101,12 @@ def _column_key(dataset: str):
 
 
 def _protocol(fid: dict) -> str:
-    return f"N={fid['n']}, protocol {fid['protocol']}, weights {str(fid['weights_sha256'])[:12]}"
+    """What a FID depends on besides the model: N, the reference, the resize and the weights."""
+    ref = os.path.basename(fid.get("ref_stats", "")) or "unnamed statistics"
+    return (
+        f"N={fid['n']} against {ref} (N={fid.get('n_ref', '?')}), "
+        f"protocol {fid['protocol']}, weights {str(fid['weights_sha256'])[:12]}"
+    )
 
 
 def mean_and_stderr(values: list[float]) -> tuple[float, float]:

@@ -14,7 +14,13 @@ from pga_jax import report
 
 from cli_helper import run_module
 
-PROTOCOL = {"n": 5000, "protocol": "tf1_bilinear", "weights_sha256": "abc123def4567890"}
+PROTOCOL = {
+    "n": 5000,
+    "n_ref": 60000,
+    "ref_stats": "/cache/stats/mnist_train_tf1_bilinear.npz",
+    "protocol": "tf1_bilinear",
+    "weights_sha256": "abc123def4567890",
+}
 
 
 def record(objective, dataset, fid, alpha=0.06, beta=0.0, step=100, **fid_fields):
@@ -61,7 +67,8 @@ def test_table_has_table_1s_layout_with_known_means_and_standard_errors():
     assert md[0] == "| objective | MNIST | CIFAR-10 | CelebA |"
     assert md[3] == "| lpga | 11.00 ± 0.58 (n=3) | 55.50 (n=1) | - |"
     assert md[5] == "| lpga (alpha=beta=0) | 30.00 (n=1) | - | - |"
-    assert "- FID: N=5000, protocol tf1_bilinear, weights abc123def456" in md
+    want = "N=5000 against mnist_train_tf1_bilinear.npz (N=60000), protocol tf1_bilinear"
+    assert f"- FID: {want}, weights abc123def456" in md
     rows = list(csv.reader(io.StringIO(report.to_csv(table))))
     assert rows[0] == ["objective", "MNIST", "CIFAR-10", "CelebA"]
     assert rows[1] == ["vae", "22.00 ± 2.00 (n=2)", "-", "-"]
@@ -75,12 +82,16 @@ def test_stderr_matches_numpy_for_random_fids():
     assert cell.stderr == pytest.approx(np.std(fids, ddof=1) / np.sqrt(7))
 
 
-def test_fids_of_different_n_or_protocol_are_never_averaged():
+def test_fids_of_different_n_reference_or_protocol_are_never_averaged():
     runs = [record("lpga", "mnist", 10.0), record("lpga", "mnist", 11.0, n=1000)]
     with pytest.raises(report.ReportError, match="lpga on mnist.*N=1000.*N=5000"):
         report.aggregate(runs)
     runs[1] = record("lpga", "mnist", 11.0, protocol="torch_bilinear")
     with pytest.raises(report.ReportError, match="torch_bilinear"):
+        report.aggregate(runs)
+    test_ref = dict(ref_stats="/cache/stats/mnist_test_tf1_bilinear.npz", n_ref=10000)
+    runs[1] = record("lpga", "mnist", 11.0, **test_ref)
+    with pytest.raises(report.ReportError, match=r"mnist_test_tf1_bilinear.npz \(N=10000\)"):
         report.aggregate(runs)
 
 
