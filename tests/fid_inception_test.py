@@ -105,7 +105,7 @@ def test_conv_bn_fast_forms_equal_plain_convolution(kernel_size, strides, paddin
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-5, atol=1e-5)
 
 
-def test_feature_fn_batching_dtypes_and_grey(params):
+def test_feature_fn_batching_dtypes_grey_and_progress(params, monkeypatch):
     fn = inception.make_feature_fn(params, batch_size=4, dims=(64, 2048))
     rng = np.random.default_rng(0)
     grey_f = rng.uniform(-1, 1, (6, 28, 28)).astype(np.float32)  # N=6: one padded batch
@@ -119,6 +119,12 @@ def test_feature_fn_batching_dtypes_and_grey(params):
     # Batch composition does not change a row: the first 4 again, alone.
     np.testing.assert_allclose(fn(grey_u8[:4])[2048], b[2048][:4], rtol=1e-6, atol=1e-6)
     assert fn.protocol == "tf1_bilinear" and fn.weights_sha256 == "unknown"
+    # A call longer than log_every_s logs how far it is (here: after the first of 2 batches).
+    lines = []
+    monkeypatch.setattr(inception.logging, "info", lines.append)
+    fn.log_every_s = 0
+    np.testing.assert_array_equal(fn(grey_u8)[2048], b[2048])
+    assert len(lines) == 1 and lines[0].startswith("Inception features 4/6 (67%), ")
 
 
 def test_feature_fn_rejects_bad_input(params):

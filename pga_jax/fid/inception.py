@@ -24,8 +24,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
-from pga_jax.fid import resize
+from pga_jax.fid import progress, resize
 
 BN_EPS = 1e-3
 FEATURE_DIMS = (64, 192, 768, 2048)
@@ -308,13 +309,17 @@ class FeatureFn:
     — returns float32 numpy features (N, dims), or {dim: features} when ``dims`` is a tuple.
     Images go through in fixed-size batches (the last one padded), so the network compiles once
     per batch size; preprocessing (quantise, resize, normalise) compiles once per input shape.
+    A call that runs longer than ``log_every_s`` logs its progress (images/s, ETA) that often.
     """
 
-    def __init__(self, params, protocol, batch_size, dims, precision, weights_sha256):
+    def __init__(
+        self, params, protocol, batch_size, dims, precision, weights_sha256, log_every_s=60.0
+    ):
         self.protocol = resize.get_protocol(protocol).name
         self.batch_size = int(batch_size)
         self.dims = dims
         self.weights_sha256 = weights_sha256 or "unknown"
+        self.log_every_s = log_every_s
         out_dims = tuple(dims) if isinstance(dims, tuple | list) else (int(dims),)
         self._out_dims = out_dims
         model = FIDInceptionV3(output_dims=out_dims, precision=_PRECISIONS[precision])
@@ -339,8 +344,13 @@ class FeatureFn:
             raise ValueError(f"expected (N, H, W[, 1|3]) images with N > 0, got {images.shape}")
         if images.dtype == np.float64:  # quantise on the host, bit-exact with the original
             images = resize.quantize_to_uint8(images)
-        outs = [self._net(self._params, self._prep(chunk)) for chunk in self._batches(images)]
-        n = images.shape[0]
+        n, outs = images.shape[0], []
+        bar = progress.Progress(n, "Inception features", logging.info, self.log_every_s)
+        for chunk in self._batches(images):
+            outs.append(self._net(self._params, self._prep(chunk)))
+            if len(outs) > 1:  # wait for the previous batch: honest progress, one batch queued
+                jax.block_until_ready(outs[-2])
+                bar.update((len(outs) - 1) * self.batch_size)
         feats = {d: np.concatenate([np.asarray(o[d]) for o in outs])[:n] for d in self._out_dims}
         return feats if isinstance(self.dims, tuple | list) else feats[self._out_dims[0]]
 
@@ -353,6 +363,7 @@ def make_feature_fn(
     dims: int | tuple[int, ...] = 2048,
     precision: str = "highest",
     weights_sha256: str | None = None,
+    log_every_s: float = 60.0,
 ) -> FeatureFn:
     """Returns a :class:`FeatureFn` for ``params`` (the ``params`` collection, plain pytree).
 
@@ -363,8 +374,9 @@ def make_feature_fn(
       dims: 2048 for pool_3, or 64 / 192 / 768, or a tuple of them (then a dict is returned).
       precision: matmul / conv precision; "highest" keeps float32 on GPUs/TPUs too.
       weights_sha256: checksum of ``params`` to record with scores.
+      log_every_s: a long call logs progress (absl INFO) at most this often.
     """
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
     batch_size = default_batch_size() if batch_size is None else batch_size
-    return FeatureFn(params, protocol, batch_size, dims, precision, weights_sha256)
+    return FeatureFn(params, protocol, batch_size, dims, precision, weights_sha256, log_every_s)

@@ -16,14 +16,13 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from pga_jax import atomic
-from pga_jax.fid import inception, resize, score, weights
+from pga_jax.fid import inception, progress, resize, score, weights
 
 FEATURE_DIM = 2048
 
@@ -48,11 +47,6 @@ def images_sha256(images: np.ndarray) -> str:
     h = hashlib.sha256(f"{images.shape}|{images.dtype.str}|".encode())
     h.update(memoryview(images).cast("B"))
     return h.hexdigest()
-
-
-def _fmt_seconds(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def _load_chunk(file: Path, rows: int) -> np.ndarray | None:
@@ -123,8 +117,7 @@ def compute_stats_resumable(
         return done
     partial = out.with_name(out.name + ".partial")
     meta_file = partial / "meta.json"
-    resumed = partial.exists()
-    if resumed:
+    if partial.exists():
         try:
             old = json.loads(meta_file.read_text())
         except (OSError, ValueError) as e:
@@ -139,30 +132,22 @@ def compute_stats_resumable(
         partial.mkdir(parents=True)
         meta_file.write_text(json.dumps(meta, indent=2) + "\n")
 
+    chunks = [(start, min(chunk_size, n - start)) for start in range(0, n, chunk_size)]
+    feats = [_load_chunk(partial / f"features_{start:08d}.npy", rows) for start, rows in chunks]
+    reused = sum(rows for (_, rows), f in zip(chunks, feats, strict=True) if f is not None)
     log(
-        f"{'resuming' if resumed else 'computing'} the features of {n:,} images "
-        f"({meta['protocol']}) in chunks of {chunk_size:,} under {partial}"
+        f"features of {n:,} images ({meta['protocol']}) in chunks of {chunk_size:,} under "
+        f"{partial}" + (f"; {reused:,} already there are reused" if reused else "")
     )
-    starts = list(range(0, n, chunk_size))
-    feats, computed, t0 = [], 0, time.perf_counter()
-    for start in starts:
-        rows = min(chunk_size, n - start)
-        file = partial / f"features_{start:08d}.npy"
-        arr = _load_chunk(file, rows)
-        if arr is None:
-            arr = np.asarray(feature_fn(images[start : start + rows]), np.float32)
-            with atomic.replacing(file) as tmp:
-                np.save(tmp, arr, allow_pickle=False)
-            computed += rows
-            rate = computed / (time.perf_counter() - t0)
-            left = n - start - rows
-            log(
-                f"features {start + rows:,}/{n:,} ({100 * (start + rows) / n:.0f}%), "
-                f"{rate:.1f} images/s, ETA {_fmt_seconds(left / rate)}"
-            )
-        feats.append(arr)
-    if computed < n:
-        log(f"reused {n - computed:,} features from {partial}")
+    bar = progress.Progress(n, "features", log, every_s=0, start=reused)
+    done = reused
+    for i, (start, rows) in enumerate(chunks):
+        if feats[i] is None:
+            feats[i] = np.asarray(feature_fn(images[start : start + rows]), np.float32)
+            with atomic.replacing(partial / f"features_{start:08d}.npy") as tmp:
+                np.save(tmp, feats[i], allow_pickle=False)
+            done += rows
+            bar.update(done)
 
     st = score.stats_from_features(
         np.concatenate(feats),
