@@ -110,3 +110,43 @@ def test_cli_stats_and_score(tmp_path, images):
     assert r.returncode == 0 and "up to date" in r.stdout
     r = run(["stats", "--dataset=fashion_mnistt"])
     assert r.returncode != 0 and "error: " in r.stderr
+
+
+def _random_stats(rng, n, shift, keep):
+    feats = rng.normal(shift, 1.0 + shift, size=(n, 16))
+    st = score.stats_from_features(
+        feats, protocol="tf1_bilinear", weights_sha256="w", keep_features=keep
+    )
+    return feats, st
+
+
+def test_scoring_statistics_equals_scoring_their_features():
+    rng = np.random.default_rng(3)
+    feats, st = _random_stats(rng, 300, 0.0, keep=300)  # all rows kept
+    _, ref = _random_stats(rng, 400, 0.3, keep=400)
+    kw = dict(kid_subset_size=100, kid_subsets=10)
+    a = score.score_stats(st, ref, **kw)
+    b = score.score_features(feats, ref, protocol="tf1_bilinear", weights_sha256="w", **kw)
+    assert a["fid"] > 1.0 and a["fid"] == pytest.approx(b["fid"], rel=1e-9)
+    for key in ("kid", "precision", "recall", "n", "n_ref"):  # kept rows are float32
+        assert a[key] == pytest.approx(b[key], rel=1e-6), key
+    with pytest.raises(ValueError, match="protocol"):
+        score.score_stats(dict(st, protocol="torch_bilinear"), ref)
+
+
+def test_cli_distance_scores_two_statistics_files(tmp_path):
+    rng = np.random.default_rng(4)
+    (_, st), (_, ref) = _random_stats(rng, 200, 0.0, 0), _random_stats(rng, 300, 0.5, 0)
+    score.save_stats(tmp_path / "test.npz", st)
+    score.save_stats(tmp_path / "train.npz", ref)
+    args = [f"--stats={tmp_path / 'test.npz'}", f"--ref={tmp_path / 'train.npz'}"]
+    r = run_module("pga_jax.fid", "distance", *args, f"--out={tmp_path / 'd.json'}")
+    assert r.returncode == 0, r.stderr
+    got = json.loads((tmp_path / "d.json").read_text())
+    want = score.score_stats(
+        score.load_stats(tmp_path / "test.npz"), score.load_stats(tmp_path / "train.npz")
+    )
+    assert got["fid"] == pytest.approx(want["fid"], rel=1e-12)
+    assert (got["n"], got["n_ref"]) == (200, 300) and "kid" not in got  # no features kept
+    r = run_module("pga_jax.fid", "distance", f"--stats={tmp_path / 'test.npz'}")
+    assert r.returncode != 0 and "distance needs --stats=a.npz --ref=b.npz" in r.stderr

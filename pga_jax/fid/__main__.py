@@ -4,12 +4,16 @@
   python -m pga_jax.fid stats --images=train.npz --out=stats.npz [--protocol=tf1_bilinear]
   python -m pga_jax.fid score --images=samples.npz --ref=stats.npz [--out=scores.json]
   python -m pga_jax.fid score --images=run0.npz,run1.npz,run2.npz --ref=stats.npz --seeds
+  python -m pga_jax.fid distance --stats=test_stats.npz --ref=train_stats.npz [--out=...]
   python -m pga_jax.fid weights [--download]
 
 ``--images``: comma-separated ``.npz`` (the array ``images``, ``x`` or the only array),
 ``.npy`` or image directories (PNG / JPEG, one size). Arrays are uint8 0..255 or float [-1, 1].
 Several entries are pooled into one sample set, unless ``--seeds``: then each entry is one run
 (e.g. one training seed), scored separately, and mean +- standard error is reported.
+
+``distance`` scores statistics against statistics, without the network: e.g. a dataset's test
+split against its training split, the FID that real images get (a floor for samples).
 
 ``stats --dataset`` reads a split with ``pga_jax.data`` (tfds, or IDX files / CelebA JPEGs via
 ``--data_path``) and, without ``--out``, writes ``<cache_dir>/stats/<dataset>_<split>_<protocol>
@@ -34,8 +38,9 @@ _SPLIT = flags.DEFINE_string("split", "train", "stats: the --dataset split (pape
 _DATA_PATH = flags.DEFINE_string("data_path", None, "stats: IDX / CelebA folder for --dataset.")
 _DATA_SOURCE = flags.DEFINE_string("data_source", "auto", "stats: pga_jax.data source.")
 _CHUNK = flags.DEFINE_integer("chunk_size", 2000, "stats: images per resumable chunk.")
-_OUT = flags.DEFINE_string("out", None, "stats: output .npz; score: optional JSON file.")
+_OUT = flags.DEFINE_string("out", None, "stats: output .npz; score, distance: optional JSON file.")
 _REF = flags.DEFINE_string("ref", None, "score: reference statistics .npz.")
+_STATS = flags.DEFINE_string("stats", None, "distance: statistics .npz scored against --ref.")
 _SEEDS = flags.DEFINE_bool("seeds", False, "score: each --images entry is a separate run.")
 _PROTOCOL = flags.DEFINE_enum(
     "protocol", None, sorted(resize.PROTOCOLS), "Input protocol (default: ref's or tf1_bilinear)."
@@ -149,6 +154,21 @@ def cmd_score() -> None:
         result = {"runs": runs, "summary": score.mean_and_stderr(runs)}
     else:
         result = runs[0]
+    _print_and_save(result)
+
+
+def cmd_distance() -> None:
+    if not _REF.value or not _STATS.value:
+        raise app.UsageError("distance needs --stats=a.npz --ref=b.npz")
+    st, ref = score.load_stats(_STATS.value), score.load_stats(_REF.value)
+    result = score.score_stats(st, ref, kid=_KID.value, pr=_PR.value)
+    result.update(
+        stats=str(Path(_STATS.value).resolve()), ref_stats=str(Path(_REF.value).resolve())
+    )
+    _print_and_save(result)
+
+
+def _print_and_save(result: dict) -> None:
     text = score.to_json(result)
     print(text)
     if _OUT.value:
@@ -163,7 +183,12 @@ def cmd_weights() -> None:
     print(f"FID Inception weights ready in {weights.cache_dir(_CACHE.value)}: sha256 {digest}")
 
 
-_COMMANDS = {"stats": cmd_stats, "score": cmd_score, "weights": cmd_weights}
+_COMMANDS = {
+    "stats": cmd_stats,
+    "score": cmd_score,
+    "distance": cmd_distance,
+    "weights": cmd_weights,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -135,17 +135,58 @@ def score_features(
         "weights_sha256": weights_sha256,
         "dims": int(features.shape[1]),
     }
-    ref_feats = ref.get("features")
-    if kid and ref_feats is not None:
+    _add_kid_and_pr(
+        out, features, ref.get("features"), kid, pr, kid_subsets, kid_subset_size, pr_k, seed
+    )
+    return out
+
+
+def score_stats(
+    st: dict,
+    ref: dict,
+    *,
+    kid: bool = True,
+    pr: bool = True,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    pr_k: int = 3,
+    seed: int = 0,
+) -> dict:
+    """FID between two statistics dicts of the same protocol and weights, e.g. a dataset's test
+    split against its training split (what real images score: the floor for samples). KID and
+    precision/recall come from the feature rows both keep, when both keep some."""
+    _check_compatible(ref, st["protocol"], st["weights_sha256"])
+    out = {
+        "fid": stats.frechet_distance(st["mu"], st["sigma"], ref["mu"], ref["sigma"]),
+        "n": int(st["n"]),
+        "n_ref": ref["n"],
+        "protocol": st["protocol"],
+        "ref_protocol": ref["protocol"],
+        "weights_sha256": st["weights_sha256"],
+        "dims": int(st["mu"].shape[0]),
+    }
+    feats = st.get("features")
+    if feats is not None:
+        out["n_features"] = int(len(feats))
+        _add_kid_and_pr(
+            out, feats, ref.get("features"), kid, pr, kid_subsets, kid_subset_size, pr_k, seed
+        )
+    return out
+
+
+def _add_kid_and_pr(out, features, ref_feats, kid, pr, kid_subsets, kid_subset_size, pr_k, seed):
+    """Adds KID (+ its std over subsets) and improved precision/recall when `ref_feats` exist."""
+    if ref_feats is None:
+        return
+    if kid:
         m, s = stats.kernel_inception_distance(
             features, ref_feats, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
         )
         out.update(kid=m, kid_std=s, kid_subsets=kid_subsets)
         out["kid_subset_size"] = min(kid_subset_size, len(features), len(ref_feats))
-    if pr and ref_feats is not None:
+    if pr:
         p, r = stats.precision_recall(ref_feats, features, k=pr_k)
         out.update(precision=p, recall=r, pr_k=pr_k, n_ref_features=int(len(ref_feats)))
-    return out
 
 
 def score_arrays(
