@@ -11,7 +11,8 @@
   "mean ± s.e. (n=k)" of the FIDs of its k evaluated runs (s.e. = sample std (ddof=1) /
   sqrt(k)), or "mean (n=1)". Under the Markdown table: the FID protocol(s), the runs without
   a FID, and a note on any cell that pools runs with different settings or steps.
-- ``runs.csv``: one line per evaluated run (its path, row, column, step, FID, N, protocol).
+- ``runs.csv``: one line per evaluated run (its path, row, column, step, FID, KID, precision,
+  recall, N, reference N, protocol, weights, reference file).
 - ``curves.png``: per run, the total loss (``metrics.jsonl``) and the FID (``fid.jsonl``
   during training, and the evaluation's FID as a dot) against training steps.
 - with ``--copy_artefacts``: ``runs/<config>/<settings>/`` per evaluated run (its eval PNGs,
@@ -192,24 +193,20 @@ def to_csv(table: Table) -> str:
     return out.getvalue()
 
 
+# runs.csv: the scores evaluate stores beside the FID (KID, precision/recall need the
+# reference's kept features; blank where absent) and what the FID depends on.
+_RUN_SCORES = ("fid", "kid", "kid_std", "precision", "recall", "n", "n_ref")
+_RUN_SETTINGS = ("protocol", "weights_sha256", "ref_stats")
+
+
 def runs_csv(records: list[dict]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["path", "objective", "dataset", "step", "fid", "n", "protocol", "weights_sha256"])
+    w.writerow(["path", "objective", "dataset", "step", *_RUN_SCORES, *_RUN_SETTINGS])
     for rec in records:
         fid = rec.get("fid") or {}
-        w.writerow(
-            [
-                rec.get("path", ""),
-                row_label(rec),
-                rec["dataset"],
-                rec["step"],
-                fid.get("fid", ""),
-                fid.get("n", ""),
-                fid.get("protocol", ""),
-                fid.get("weights_sha256", ""),
-            ]
-        )
+        head = [rec.get("path", ""), row_label(rec), rec["dataset"], rec["step"]]
+        w.writerow(head + [fid.get(k, "") for k in _RUN_SCORES + _RUN_SETTINGS])
     return out.getvalue()
 
 

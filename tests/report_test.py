@@ -133,6 +133,8 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
     assert rows == [["objective", "MNIST"], ["lpga", "11.00 ± 0.58 (n=3)"]]
     per_run = list(csv.DictReader(open(out / "runs.csv")))
     assert len(per_run) == 4 and {r["objective"] for r in per_run} == {"lpga", "vae"}
+    assert sorted(float(r["fid"]) for r in per_run if r["fid"]) == [10.0, 11.0, 12.0]
+    assert {r["n_ref"] for r in per_run if r["fid"]} == {"60000"}
     assert (out / "curves.png").stat().st_size > 10_000
 
     missing = run_module("pga_jax.report", f"--runs={tmp_path}/nothing/*", f"--out={out}")
