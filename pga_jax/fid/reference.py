@@ -130,21 +130,24 @@ def compute_stats_resumable(
             )
     else:
         partial.mkdir(parents=True)
-        meta_file.write_text(json.dumps(meta, indent=2) + "\n")
+        atomic.write_json(meta_file, meta)
 
-    chunks = [(start, min(chunk_size, n - start)) for start in range(0, n, chunk_size)]
-    feats = [_load_chunk(partial / f"features_{start:08d}.npy", rows) for start, rows in chunks]
-    reused = sum(rows for (_, rows), f in zip(chunks, feats, strict=True) if f is not None)
+    chunks = [
+        (start, min(chunk_size, n - start), partial / f"features_{start:08d}.npy")
+        for start in range(0, n, chunk_size)
+    ]
+    feats = [_load_chunk(file, rows) for _, rows, file in chunks]
+    reused = sum(rows for (_, rows, _), f in zip(chunks, feats, strict=True) if f is not None)
     log(
         f"features of {n:,} images ({meta['protocol']}) in chunks of {chunk_size:,} under "
         f"{partial}" + (f"; {reused:,} already there are reused" if reused else "")
     )
     bar = progress.Progress(n, "features", log, every_s=0, start=reused)
     done = reused
-    for i, (start, rows) in enumerate(chunks):
+    for i, (start, rows, file) in enumerate(chunks):
         if feats[i] is None:
             feats[i] = np.asarray(feature_fn(images[start : start + rows]), np.float32)
-            with atomic.replacing(partial / f"features_{start:08d}.npy") as tmp:
+            with atomic.replacing(file) as tmp:
                 np.save(tmp, feats[i], allow_pickle=False)
             done += rows
             bar.update(done)

@@ -126,15 +126,8 @@ def score_features(
     """FID (+ KID and precision/recall when ``ref`` holds features) of (N, 2048) features."""
     _check_compatible(ref, protocol, weights_sha256)
     features = np.asarray(features)
-    out = {
-        "fid": stats.frechet_distance_to_features(features, ref["mu"], ref["sigma"]),
-        "n": int(features.shape[0]),
-        "n_ref": ref["n"],
-        "protocol": protocol,
-        "ref_protocol": ref["protocol"],
-        "weights_sha256": weights_sha256,
-        "dims": int(features.shape[1]),
-    }
+    fid = stats.frechet_distance_to_features(features, ref["mu"], ref["sigma"])
+    out = _record(fid, features.shape[0], features.shape[1], protocol, weights_sha256, ref)
     _add_kid_and_pr(
         out, features, ref.get("features"), kid, pr, kid_subsets, kid_subset_size, pr_k, seed
     )
@@ -156,15 +149,8 @@ def score_stats(
     split against its training split (what real images score: the floor for samples). KID and
     precision/recall come from the feature rows both keep, when both keep some."""
     _check_compatible(ref, st["protocol"], st["weights_sha256"])
-    out = {
-        "fid": stats.frechet_distance(st["mu"], st["sigma"], ref["mu"], ref["sigma"]),
-        "n": int(st["n"]),
-        "n_ref": ref["n"],
-        "protocol": st["protocol"],
-        "ref_protocol": ref["protocol"],
-        "weights_sha256": st["weights_sha256"],
-        "dims": int(st["mu"].shape[0]),
-    }
+    fid = stats.frechet_distance(st["mu"], st["sigma"], ref["mu"], ref["sigma"])
+    out = _record(fid, st["n"], st["mu"].shape[0], st["protocol"], st["weights_sha256"], ref)
     feats = st.get("features")
     if feats is not None:
         out["n_features"] = int(len(feats))
@@ -172,6 +158,19 @@ def score_stats(
             out, feats, ref.get("features"), kid, pr, kid_subsets, kid_subset_size, pr_k, seed
         )
     return out
+
+
+def _record(fid, n, dims, protocol, weights_sha256, ref) -> dict:
+    """A score as stored: the FID and what it depends on (N, reference N and protocol, weights)."""
+    return {
+        "fid": fid,
+        "n": int(n),
+        "n_ref": ref["n"],
+        "protocol": protocol,
+        "ref_protocol": ref["protocol"],
+        "weights_sha256": weights_sha256,
+        "dims": int(dims),
+    }
 
 
 def _add_kid_and_pr(out, features, ref_feats, kid, pr, kid_subsets, kid_subset_size, pr_k, seed):
