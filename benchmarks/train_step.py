@@ -21,15 +21,18 @@ What each row measures
   the compiled step, each block ended by `jax.block_until_ready`; steps / median block time.
   images_per_s = batch * steps_per_s.
 - flops_per_step: XLA's cost analysis ('flops') of the same step built with the plain flax
-  layers (`model.fast_layers = False`), whichever layers the row times, so rows with either
-  layers share one count of the work. (The fast form multiplies some structural zeros; its own
-  count is reported as flops_per_step_own.) achieved_gflops = flops_per_step * steps_per_s.
+  layers (`model.fast_layers = False`) and compiled for the CPU backend, whichever layers and
+  device the row times, so rows with either layers, on any device, share one count of the
+  work. (The fast form multiplies some structural zeros; its own count, on the row's device,
+  is reported as flops_per_step_own.) achieved_gflops = flops_per_step * steps_per_s.
 - ceiling_gflops: a jitted n x n @ n x n float32 matmul (`precision=HIGHEST`, n = --ceiling_n,
   default 2048), 2 n^3 / median time per matmul, measured in the same run just before and just
   after the row's timing (`ceiling_gflops_row`); the higher of the two is the row's ceiling, so
   a shared machine whose speed drifts is compared with itself. The header shows the ceiling at
   the start of the run (`ceiling_gflops_run_start`).
-  fraction_of_ceiling = achieved_gflops / ceiling_gflops.
+  fraction_of_ceiling = achieved_gflops / ceiling_gflops. On a GPU the step runs at XLA's
+  default float32 precision (TF32 tensor cores on Ampere and newer) unless
+  JAX_DEFAULT_MATMUL_PRECISION=highest is set, so there a row's fraction can exceed 1.
 - peak_memory_bytes: XLA's static memory analysis of the compiled step (`memory_analysis()`):
   argument + output + temp - aliased (donated) bytes, i.e. what the step needs live on the
   device. Also reported: xla_peak_memory_bytes (the analysis' own `peak_memory_in_bytes`),
@@ -164,6 +167,18 @@ def xla_flops(compiled) -> float | None:
     return total if total > 0 else None
 
 
+def plain_step_flops(objective: str, arch: str, batch) -> float | None:
+    """XLA's count of the step built with the plain flax layers, compiled for the CPU backend
+    wherever the row runs: GPU backends hand convolutions to cuDNN custom calls, which their
+    cost analysis does not count (on an H100 it gave 6.0 GFLOP for the LPGA step that the CPU
+    backend counts as 36.9), so a GPU row's fraction of the ceiling would be far too low."""
+    cpu = jax.devices("cpu")[0]
+    with jax.default_device(cpu):
+        state, model, layers = build(load_config(objective, arch, False), batch.shape[1:])
+        compiled, _, _ = compile_step(model, state, jax.device_put(batch, cpu))
+    return xla_flops(compiled) if layers == "plain" else None
+
+
 def memory(compiled) -> dict:
     """XLA's static memory analysis of the compiled step (None where unavailable)."""
     out = {"peak_memory_bytes": None, "xla_peak_memory_bytes": None, "temp_bytes": None}
@@ -285,14 +300,10 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     own_flops = xla_flops(compiled)
 
     key = (objective, arch, batch_size)
-    if layers == "plain":
+    if layers == "plain" and jax.default_backend() == "cpu":
         plain_flops_cache.setdefault(key, own_flops)
-    if key not in plain_flops_cache:  # cost analysis of the same step with the plain layers
-        plain_config = load_config(objective, arch, False)
-        p_state, p_model, p_layers = build(plain_config, image_shape)
-        p_compiled, _, _ = compile_step(p_model, p_state, batch)
-        plain_flops_cache[key] = xla_flops(p_compiled) if p_layers == "plain" else None
-        del p_state, p_model, p_compiled
+    if key not in plain_flops_cache:
+        plain_flops_cache[key] = plain_step_flops(objective, arch, batch)
     flops = plain_flops_cache[key]
 
     mem = memory(compiled)
@@ -321,7 +332,7 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
         "first_call_s": first_call_s,
         "flops_per_step": flops,
         "flops_per_step_own": own_flops,
-        "flops_source": "xla cost_analysis of the step with plain flax layers",
+        "flops_source": "xla cost_analysis of the step with plain flax layers, compiled for cpu",
         "achieved_gflops": achieved,
         "fraction_of_ceiling": achieved / ceiling if achieved else None,
         "steps": args.steps,

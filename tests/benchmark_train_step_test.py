@@ -55,3 +55,15 @@ def test_tiny_row_has_every_key_with_positive_finite_numbers(tmp_path):
     assert math.isclose(row["images_per_s"], 4 * row["steps_per_s"])
     assert isinstance(row["device"], str) and row["device"]
     assert isinstance(row["xla_flags"], str)
+
+
+def test_flop_count_is_the_plain_step_compiled_for_cpu_whichever_layers_run():
+    bench = _load_benchmark()
+    args = ["--objectives=vae", "--archs=conv_mnist", "--batches=4", "--steps=1", "--repeats=1"]
+    args += ["--warmup=1", "--ceiling_n=64", "--ceiling_repeats=1", "--compare_layers"]
+    plain, fast = bench.main(args)
+    assert (plain["layers"], fast["layers"]) == ("plain", "fast")
+    # The plain row's own count is the shared count; the fast row is charged the same work.
+    assert plain["flops_per_step"] == plain["flops_per_step_own"] == fast["flops_per_step"]
+    batch = bench.random_batch("conv_mnist", 4)
+    assert bench.plain_step_flops("vae", "conv_mnist", batch) == plain["flops_per_step"]
