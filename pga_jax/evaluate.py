@@ -38,7 +38,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import atomic, checkpointing, configs, data, images, models, train, workdirs
+from pga_jax import atomic, checkpointing, configs, data, images, models, train, workdirs, writers
 
 _NO_REF = (
     "no FID reference statistics: make them with python -m pga_jax.fid stats --dataset={dataset} "
@@ -328,9 +328,7 @@ def evaluate(
 
 
 def _write_tensorboard(eval_dir: str, step: int, grids: dict, fid: dict | None) -> None:
-    from clu import metric_writers  # noqa: PLC0415  (imports TensorFlow)
-
-    writer = metric_writers.create_default_writer(eval_dir, asynchronous=False)
+    writer = writers.create_writer(eval_dir)
     writer.write_images(step, {f"eval/{k}": v[None] for k, v in grids.items()})
     if fid is not None:
         writer.write_scalars(step, {"eval/fid": fid["fid"]})

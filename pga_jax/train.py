@@ -23,9 +23,19 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
-from clu import metric_writers, periodic_actions
 
-from pga_jax import atomic, checkpointing, configs, curves, data, images, models, objectives, optim
+from pga_jax import (
+    atomic,
+    checkpointing,
+    configs,
+    curves,
+    data,
+    images,
+    models,
+    objectives,
+    optim,
+    writers,
+)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -266,9 +276,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)
     start = int(state.step)
 
-    writer = metric_writers.create_default_writer(
-        workdir, just_logging=jax.process_index() > 0, asynchronous=False
-    )
+    writer = writers.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
         writer.write_hparams(_flat_hparams(config))
 
@@ -278,7 +286,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     fixed_z = jax.random.normal(fixed_rng, (config.num_images, config.model.z_dim))
     fixed_x = data.batch_at(train_images, 0, max(config.num_images // 2, 1), config.seed + 1)
 
-    progress = periodic_actions.ReportProgress(
+    progress = writers.report_progress(
         num_train_steps=config.num_steps, writer=writer, every_steps=config.log_every
     )
     batches = data.EpochIterator(train_images, config.batch_size, config.seed, start_step=start)
