@@ -1,13 +1,16 @@
 """Statistics files, ``score_arrays`` and the CLI, with random network weights."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from pga_jax.fid import inception, score, weights
 
-from cli_helper import run_module
+from cli_helper import ROOT, run_module
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +153,23 @@ def test_cli_distance_scores_two_statistics_files(tmp_path):
     assert (got["n"], got["n_ref"]) == (200, 300) and "kid" not in got  # no features kept
     r = run_module("pga_jax.fid", "distance", f"--stats={tmp_path / 'test.npz'}")
     assert r.returncode != 0 and "distance needs --stats=a.npz --ref=b.npz" in r.stderr
+
+
+def test_cli_distance_saves_its_out_file_even_when_stdout_is_closed(tmp_path):
+    """`... distance --out=d.json | head -3` once lost d.json: printing hit a closed pipe first."""
+    rng = np.random.default_rng(5)
+    (_, st), (_, ref) = _random_stats(rng, 50, 0.0, 0), _random_stats(rng, 60, 0.5, 0)
+    score.save_stats(tmp_path / "a.npz", st)
+    score.save_stats(tmp_path / "b.npz", ref)
+    out = tmp_path / "d.json"
+    args = [f"--stats={tmp_path / 'a.npz'}", f"--ref={tmp_path / 'b.npz'}", f"--out={out}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pga_jax.fid", "distance", *args],
+        cwd=ROOT,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    proc.stdout.close()  # the reader is gone before anything is printed
+    proc.wait(timeout=300)
+    assert json.loads(out.read_text())["n_ref"] == 60

@@ -169,11 +169,12 @@ def cmd_distance() -> None:
 
 
 def _print_and_save(result: dict) -> None:
+    """Saves first: a reader that stops early (`| head`) must not cost the --out file."""
     text = score.to_json(result)
-    print(text)
     if _OUT.value:
         with atomic.replacing(_OUT.value) as tmp:
             tmp.write_text(text + "\n")
+    print(text)
 
 
 def cmd_weights() -> None:
