@@ -328,6 +328,13 @@ def build_models(
     )
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _init(module: nn.Module, rng: jax.Array, x: jax.Array) -> dict:
+    """`module.init` jitted: one compile per network configuration instead of one per op
+    (conv_mnist: ~3 s instead of ~11 s on 2 CPU cores), with bit-identical values."""
+    return module.init(rng, x, train=True)
+
+
 def init_variables(
     encoder: nn.Module, decoder: nn.Module, rng: jax.Array, image_shape, z_dim: int
 ) -> dict:
@@ -335,8 +342,8 @@ def init_variables(
     k_enc, k_dec = jax.random.split(rng)
     x = jnp.zeros((2, *image_shape), jnp.float32)
     z = jnp.zeros((2, z_dim), jnp.float32)
-    enc_vars = encoder.init(k_enc, x, train=True)
-    dec_vars = decoder.init(k_dec, z, train=True)
+    enc_vars = _init(encoder, k_enc, x)
+    dec_vars = _init(decoder, k_dec, z)
     return {
         "params": {"encoder": enc_vars["params"], "decoder": dec_vars["params"]},
         "batch_stats": {
