@@ -30,7 +30,7 @@ def _paths(tree):
 def test_shapes_and_tanh_range(arch):
     enc, dec, v = _variables(arch, bn=True)
     x = jax.random.uniform(jax.random.PRNGKey(1), (4, *models.OUTPUT_SHAPES[arch]), minval=-1)
-    # Jitted: one compile per network instead of one per op (op by op, resnet_32 took ~55 s).
+    # Jitted: one compile per network instead of one per op (this test took ~55 s op by op).
     encode = jax.jit(lambda v, x: enc.apply(v, x, mutable=["batch_stats"]))
     decode = jax.jit(lambda v, z: dec.apply(v, z, mutable=["batch_stats"]))
     (mu, logvar), _ = encode(
