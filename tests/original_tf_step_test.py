@@ -1,0 +1,109 @@
+"""benchmarks/original_tf_step.py: the original code's step, re-created in TensorFlow, computes
+the same gradients as pga_jax's step for the same weights and noise (so the benchmark times the
+same mathematics in both frameworks), and its timed step runs."""
+
+import importlib.util
+import math
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from pga_jax import models, objectives
+
+BENCHMARK = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "original_tf_step.py")
+WEIGHTS = {
+    "lpga": dict(alpha=0.3, gamma=0.2),
+    "vpga": dict(alpha=0.3, vrec=0.5, vkld=0.2),
+}
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("original_tf_step", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _jax_gradients(name, params, enc, dec, x, rng, z_dim):
+    cfg = objectives.ObjectiveConfig(name=name, **WEIGHTS[name])
+
+    def total(p):
+        nets = objectives.Networks(enc, dec, p, {})
+        terms = objectives.compute_terms(cfg, nets, x, rng)
+        return objectives.combine(terms, objectives.term_weights(cfg, 0, 784, z_dim))[0]
+
+    return jax.grad(total)(params)
+
+
+@pytest.mark.parametrize("name", ["lpga", "vpga"])
+def test_tf_step_gradients_equal_pga_jax(name):
+    pytest.importorskip("tensorflow")
+    bench = _load_benchmark()
+    z_dim, batch = 4, 5
+    enc, dec = models.build_models(
+        "conv_mnist", z_dim, bn=False, variational=objectives.VARIATIONAL[name]
+    )
+    variables = models.init_variables(enc, dec, jax.random.PRNGKey(0), (28, 28, 1), z_dim)
+    params = variables["params"]
+    # Perturb the log-variance head so sigma differs per dimension and sample.
+    if name == "vpga":
+        head = params["encoder"]["_Heads_0"]["logvar"]
+        head["kernel"] = head["kernel"] + 0.05 * jax.random.normal(
+            jax.random.PRNGKey(3), head["kernel"].shape
+        )
+    x = jax.random.uniform(jax.random.PRNGKey(1), (batch, 28, 28, 1), minval=-1, maxval=1)
+    rng = jax.random.PRNGKey(7)
+    # The noise pga_jax draws inside the objective: zn from the first key, delta's direction
+    # (LPGA) or z_noise's (VPGA) from the second.
+    k_prior, k_noise = jax.random.split(rng)
+    zn = jax.random.normal(k_prior, (batch, z_dim))
+    noise = jax.random.normal(k_noise, (batch, z_dim))
+
+    weights = {"alpha": 0.0, "gamma": 0.0, "vrec": 0.0, "vkld": 0.0, **WEIGHTS[name]}
+    got_tf = bench.tf_gradients(
+        name, weights, bench.tf_layout(params), np.asarray(x), np.asarray(zn), np.asarray(noise)
+    )
+    want = bench.tf_layout(_jax_gradients(name, params, enc, dec, x, rng, z_dim))
+    for net in ("encoder", "decoder"):
+        assert len(got_tf[net]) == len(want[net])
+        for (tk, tb), (jk, jb) in zip(got_tf[net], want[net], strict=True):
+            for t, j in ((tk, jk), (tb, jb)):
+                scale = float(np.max(np.abs(j)))
+                assert scale > 0, f"{name}/{net}: pga_jax gradient is zero"
+                np.testing.assert_allclose(t, j, rtol=2e-3, atol=2e-3 * scale)
+
+
+def test_timed_tf_step_runs_and_trains():
+    pytest.importorskip("tensorflow")
+    bench = _load_benchmark()
+    row = bench.measure_tf("lpga", batch=4, steps=1, repeats=1)
+    assert row["framework"] == "tensorflow"
+    assert (row["objective"], row["arch"], row["batch"]) == ("lpga", "conv_mnist", 4)
+    assert row["steps_per_s"] > 0 and row["compile_s"] > 0
+    assert math.isfinite(row["final_loss"])
+
+
+def test_summary_ratio_and_fractions_use_the_jax_flop_count():
+    bench = _load_benchmark()
+    tf_rows = [{"steps_per_s": s, "compile_s": 2.0, "tf_version": "t"} for s in (1.0, 2.0, 3.0)]
+    jax_rows = [
+        {
+            "steps_per_s": s,
+            "compile_s": 4.0,
+            "flops_per_step": 50e9,
+            "ceiling_gflops": c,
+            "layers": "fast",
+            "jax_version": "j",
+            "device": "cpu",
+        }
+        for s, c in ((2.0, 100.0), (4.0, 200.0), (3.0, 150.0))
+    ]
+    row = bench.summarise("lpga", 64, tf_rows, jax_rows)
+    assert row["tf_steps_per_s"] == 2.0 and row["jax_steps_per_s"] == 3.0
+    assert row["jax_over_tf"] == pytest.approx(1.5)
+    assert row["ceiling_gflops"] == 150.0
+    assert row["tf_fraction_of_ceiling"] == pytest.approx(50 * 2.0 / 150.0)
+    assert row["jax_fraction_of_ceiling"] == pytest.approx(50 * 3.0 / 150.0)
+    assert row["jax_images_per_s"] == pytest.approx(192.0)
