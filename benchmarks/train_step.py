@@ -25,14 +25,16 @@ What each row measures
   device the row times, so rows with either layers, on any device, share one count of the
   work. (The fast form multiplies some structural zeros; its own count, on the row's device,
   is reported as flops_per_step_own.) achieved_gflops = flops_per_step * steps_per_s.
-- ceiling_gflops: a jitted n x n @ n x n float32 matmul (`precision=HIGHEST`, n = --ceiling_n,
-  default 2048), 2 n^3 / median time per matmul, measured in the same run just before and just
-  after the row's timing (`ceiling_gflops_row`); the higher of the two is the row's ceiling, so
-  a shared machine whose speed drifts is compared with itself. The header shows the ceiling at
+- ceiling_gflops: a jitted n x n @ n x n float32 matmul (`precision=HIGHEST`, or the step's own
+  default precision with --ceiling_precision=default; n = --ceiling_n, default 2048),
+  2 n^3 / median time per matmul, measured in the same run just before and just after the
+  row's timing (`ceiling_gflops_row`); the higher of the two is the row's ceiling, so a shared
+  machine whose speed drifts is compared with itself. The header shows the ceiling at
   the start of the run (`ceiling_gflops_run_start`).
   fraction_of_ceiling = achieved_gflops / ceiling_gflops. On a GPU the step runs at XLA's
   default float32 precision (TF32 tensor cores on Ampere and newer) unless
-  JAX_DEFAULT_MATMUL_PRECISION=highest is set, so there a row's fraction can exceed 1.
+  JAX_DEFAULT_MATMUL_PRECISION=highest is set, so there a row's fraction of the HIGHEST ceiling
+  can exceed 1; --ceiling_precision=default measures the ceiling at the step's precision.
 - peak_memory_bytes: XLA's static memory analysis of the compiled step (`memory_analysis()`):
   argument + output + temp - aliased (donated) bytes, i.e. what the step needs live on the
   device. Also reported: xla_peak_memory_bytes (the analysis' own `peak_memory_in_bytes`),
@@ -58,6 +60,7 @@ environment before the process starts, e.g.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -234,12 +237,17 @@ def time_steps(compiled, state, batch, steps: int, repeats: int, warmup: int):
     return first_call_s, times, loss
 
 
-def matmul_ceiling(n: int, repeats: int, min_block_s: float = 0.2) -> dict:
-    """GFLOP/s of a jitted float32 n x n matmul (precision HIGHEST), median of repeats."""
+CEILING_PRECISIONS = {"highest": jax.lax.Precision.HIGHEST, "default": None}
+
+
+def matmul_ceiling(n: int, repeats: int, precision: str = "highest", min_block_s=0.2) -> dict:
+    """GFLOP/s of a jitted float32 n x n matmul, median of repeats. precision 'default' is the
+    one the step runs at (JAX_DEFAULT_MATMUL_PRECISION; TF32 on recent GPUs if unset)."""
     ka, kb = jax.random.split(jax.random.PRNGKey(0))
     a = jax.random.normal(ka, (n, n), jnp.float32)
     b = jax.random.normal(kb, (n, n), jnp.float32)
-    matmul = jax.jit(lambda a, b: jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST))
+    level = CEILING_PRECISIONS[precision]
+    matmul = jax.jit(lambda a, b: jnp.matmul(a, b, precision=level))
     matmul(a, b).block_until_ready()  # compile + warm
     t0 = time.perf_counter()
     matmul(a, b).block_until_ready()
@@ -256,6 +264,7 @@ def matmul_ceiling(n: int, repeats: int, min_block_s: float = 0.2) -> dict:
     return {
         "ceiling_gflops": 2 * n**3 / t / 1e9,
         "ceiling_n": n,
+        "ceiling_precision": precision,
         "ceiling_matmul_s": t,
         "ceiling_calls_per_block": calls,
     }
@@ -309,11 +318,14 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     mem = memory(compiled)
     # The ceiling is measured again just before and just after this row's timing, so that a
     # machine whose speed drifts (shared VMs) is compared with itself; the higher one counts.
-    before = matmul_ceiling(args.ceiling_n, args.ceiling_repeats)["ceiling_gflops"]
+    ceiling = functools.partial(
+        matmul_ceiling, args.ceiling_n, args.ceiling_repeats, args.ceiling_precision
+    )
+    before = ceiling()["ceiling_gflops"]
     first_call_s, times, loss = time_steps(
         compiled, state, batch, args.steps, args.repeats, args.warmup
     )
-    after = matmul_ceiling(args.ceiling_n, args.ceiling_repeats)["ceiling_gflops"]
+    after = ceiling()["ceiling_gflops"]
     ceiling = max(before, after)
     block_s = statistics.median(times)
     steps_per_s = args.steps / block_s
@@ -438,6 +450,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (>= 1)")
     p.add_argument("--ceiling_n", type=int, default=2048, help="matmul size of the ceiling")
     p.add_argument("--ceiling_repeats", type=int, default=5)
+    p.add_argument(
+        "--ceiling_precision",
+        choices=sorted(CEILING_PRECISIONS),
+        default="highest",
+        help="the ceiling matmul's precision: highest (true float32) or default (the step's)",
+    )
     p.add_argument("--json", default="", help="write the rows as a JSON list to this file")
     args = p.parse_args(argv)
 
@@ -461,7 +479,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
-    common = {**environment(), **matmul_ceiling(args.ceiling_n, args.ceiling_repeats)}
+    common = {
+        **environment(),
+        **matmul_ceiling(args.ceiling_n, args.ceiling_repeats, args.ceiling_precision),
+    }
     print_header(common)
     rows: list[dict] = []
     plain_flops: dict = {}

@@ -43,7 +43,15 @@ def test_tiny_rows_are_complete_and_share_the_plain_cpu_flop_count(tmp_path):
         assert math.isclose(row["images_per_s"], 4 * row["steps_per_s"])
         assert isinstance(row["device"], str) and row["device"]
         assert isinstance(row["xla_flags"], str)
+        assert row["ceiling_precision"] == "highest"
     # The plain row's own count is the shared count; the fast row is charged the same work.
     assert plain["flops_per_step"] == plain["flops_per_step_own"] == fast["flops_per_step"]
     batch = bench.random_batch("conv_mnist", 4)
     assert bench.plain_step_flops("vae", "conv_mnist", batch) == plain["flops_per_step"]
+
+
+def test_ceiling_can_be_measured_at_the_steps_own_precision():
+    bench = _load_benchmark()
+    ceiling = bench.matmul_ceiling(64, 1, "default")
+    assert ceiling["ceiling_precision"] == "default" and ceiling["ceiling_gflops"] > 0
+    assert bench.parse_args(["--ceiling_precision=default"]).ceiling_precision == "default"
