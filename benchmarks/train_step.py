@@ -318,14 +318,14 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     mem = memory(compiled)
     # The ceiling is measured again just before and just after this row's timing, so that a
     # machine whose speed drifts (shared VMs) is compared with itself; the higher one counts.
-    ceiling = functools.partial(
+    measure_ceiling = functools.partial(
         matmul_ceiling, args.ceiling_n, args.ceiling_repeats, args.ceiling_precision
     )
-    before = ceiling()["ceiling_gflops"]
+    before = measure_ceiling()["ceiling_gflops"]
     first_call_s, times, loss = time_steps(
         compiled, state, batch, args.steps, args.repeats, args.warmup
     )
-    after = ceiling()["ceiling_gflops"]
+    after = measure_ceiling()["ceiling_gflops"]
     ceiling = max(before, after)
     block_s = statistics.median(times)
     steps_per_s = args.steps / block_s
