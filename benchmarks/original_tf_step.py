@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pga_jax import layers
+from pga_jax import atomic, layers
 
 ROOT = Path(__file__).resolve().parent.parent
 OBJECTIVES = ("lpga", "vpga")
@@ -144,12 +144,20 @@ def tf_losses(objective: str, weights: dict, enc_v, dec_v, x, zn, noise):
     return enc_loss, rec + weights["vrec"] * vrec
 
 
-def tf_gradients(objective, weights, pairs, x, zn, noise):
-    """grad(enc_loss, encoder variables), grad(dec_loss, decoder variables), as numpy pairs."""
+def tf_variables(pairs: dict) -> tuple[list, list]:
+    """(encoder, decoder) lists of (kernel, bias) tf.Variables from `tf_layout`'s numpy pairs."""
     import tensorflow as tf  # noqa: PLC0415
 
     enc_v = [(tf.Variable(k), tf.Variable(b)) for k, b in pairs["encoder"]]
     dec_v = [(tf.Variable(k), tf.Variable(b)) for k, b in pairs["decoder"]]
+    return enc_v, dec_v
+
+
+def tf_gradients(objective, weights, pairs, x, zn, noise):
+    """grad(enc_loss, encoder variables), grad(dec_loss, decoder variables), as numpy pairs."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    enc_v, dec_v = tf_variables(pairs)
     with tf.GradientTape(persistent=True) as tape:
         enc_loss, dec_loss = tf_losses(objective, weights, enc_v, dec_v, x, zn, noise)
     g_enc = tape.gradient(enc_loss, enc_v)
@@ -164,8 +172,7 @@ def make_tf_step(objective, weights, pairs, batch, z_dim, lr=0.1, momentum=0.9):
     """The original's whole step as one tf.function: losses, the two gradients, momentum."""
     import tensorflow as tf  # noqa: PLC0415
 
-    enc_v = [(tf.Variable(k), tf.Variable(b)) for k, b in pairs["encoder"]]
-    dec_v = [(tf.Variable(k), tf.Variable(b)) for k, b in pairs["decoder"]]
+    enc_v, dec_v = tf_variables(pairs)
     variables = [v for pair in enc_v + dec_v for v in pair]
     accums = [tf.Variable(tf.zeros_like(v)) for v in variables]
     flat_enc = [v for pair in enc_v for v in pair]
@@ -365,19 +372,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def write_json(path: str, rows) -> None:
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(json.dumps(rows, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     if args.one:
         objective, batch = args.one.split(":")
         row = measure_tf(objective, int(batch), args.steps, args.repeats)
         if args.json:
-            write_json(args.json, row)
+            atomic.write_json(args.json, row)
         return [row]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -389,7 +390,7 @@ def main(argv=None) -> list[dict]:
                     jax_rows.append(run_jax(objective, batch, args, Path(tmp)))
                 rows.append(summarise(objective, batch, tf_rows, jax_rows))
                 if args.json:
-                    write_json(args.json, rows)
+                    atomic.write_json(args.json, rows)
     print_table(rows)
     if args.json:
         print(f"wrote {len(rows)} row(s) to {args.json}")

@@ -87,7 +87,7 @@ def test_timed_tf_step_runs_and_trains():
 
 def test_summary_ratio_and_fractions_use_the_jax_flop_count():
     bench = _load_benchmark()
-    tf_rows = [{"steps_per_s": s, "compile_s": 2.0, "tf_version": "t"} for s in (1.0, 2.0, 3.0)]
+    tf_rows = [{"steps_per_s": s, "compile_s": 2.0, "tf_version": "t"} for s in (1.0, 2.0, 6.0)]
     jax_rows = [
         {
             "steps_per_s": s,
@@ -98,7 +98,7 @@ def test_summary_ratio_and_fractions_use_the_jax_flop_count():
             "jax_version": "j",
             "device": "cpu",
         }
-        for s, c in ((2.0, 100.0), (4.0, 200.0), (3.0, 150.0))
+        for s, c in ((2.0, 100.0), (9.0, 400.0), (3.0, 150.0))
     ]
     row = bench.summarise("lpga", 64, tf_rows, jax_rows)
     assert row["tf_steps_per_s"] == 2.0 and row["jax_steps_per_s"] == 3.0
