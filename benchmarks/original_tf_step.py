@@ -212,7 +212,7 @@ def initial_pairs(objective: str, z_dim: int) -> dict:
     from pga_jax import models, objectives  # noqa: PLC0415
 
     enc, dec = models.build_models(
-        ARCH, z_dim, bn=False, variational=objectives.VARIATIONAL[objective]
+        ARCH, z_dim, bn=False, variational=objectives.get(objective).variational
     )
     variables = models.init_variables(enc, dec, jax.random.PRNGKey(0), (28, 28, 1), z_dim)
     return tf_layout(jax.device_get(variables["params"]))
@@ -225,7 +225,10 @@ def measure_tf(objective: str, batch: int, steps: int, repeats: int, warmup: int
     config = experiment_config(objective)
     z_dim = config.model.z_dim
     o = config.objective
-    weights = {"alpha": o.alpha, "gamma": o.gamma, "vrec": o.vrec, "vkld": o.vkld}
+    # The original's flags: --zn_rec, --nll (LPGA), --vrec, --vkld (VPGA).
+    weights = {"alpha": o.alpha, **({"gamma": o.gamma} if objective == "lpga" else {})}
+    if objective == "vpga":
+        weights.update(vrec=o.vrec, vkld=o.eta)
     step = make_tf_step(
         objective,
         weights,

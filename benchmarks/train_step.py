@@ -4,7 +4,7 @@ For each objective (vae, lpga, vpga, lvpga), architecture (conv_mnist, conv_32, 
 batch size (64, 256), builds the state and the jitted step exactly as training does
 (`train.create_train_state` + `train.make_train_step`; config from `experiments/mnist_<obj>.py`
 with `config.model.arch` overridden, every other setting as is, and
-`config.objective.warmup_steps = 0` so that every loss term is active) and runs it on random
+no warm-up, so that every loss term is active) and runs it on random
 images in [-1, 1] of the architecture's `models.OUTPUT_SHAPES`.
 
   python -m benchmarks.train_step --compare_layers --json=train_step.json   # full run
@@ -74,10 +74,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from pga_jax import configs, models, train
+from pga_jax import configs, models, objectives, train
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-ALL_OBJECTIVES = ("vae", "lpga", "vpga", "lvpga")
+ALL_OBJECTIVES = objectives.names()
 ALL_ARCHS = ("conv_mnist", "conv_32", "conv_64")
 ALL_BATCHES = (64, 256)
 LAYER_CHOICES = ("config", "plain", "fast")
@@ -115,7 +115,7 @@ def load_config(objective: str, arch: str, fast_layers: bool | None):
     """The experiment's config, arch overridden, warm-up off; fast_layers=None keeps its own."""
     config = configs.load_experiment(str(experiment_path(objective)))
     config.model.arch = arch
-    config.objective.warmup_steps = 0  # every term active from the first step
+    configs.all_terms_on(config)
     if fast_layers is not None:
         config.model.fast_layers = fast_layers
     return config
@@ -133,9 +133,9 @@ def model_layers(model: train.Model) -> str:
 
 
 def build(config, image_shape):
-    """(state, model, layers) exactly as training builds them."""
+    """(state, model, hparams, layers) exactly as training builds them."""
     state, model = train.create_train_state(config, image_shape)
-    return state, model, model_layers(model)
+    return state, model, configs.objective_hparams(config), model_layers(model)
 
 
 def random_batch(arch: str, batch: int, seed: int = 0) -> jax.Array:
@@ -148,11 +148,12 @@ def random_batch(arch: str, batch: int, seed: int = 0) -> jax.Array:
 # ----------------------------------------------------------------------------------------------
 
 
-def compile_step(model, state, batch):
-    """(compiled, lower_s, xla_compile_s) of `train.make_train_step(model)`."""
+def compile_step(model, state, batch, hparams):
+    """(compiled, lower_s, xla_compile_s) of `train.make_train_step(model)`; call the compiled
+    step as compiled(state, batch, hparams)."""
     step = train.make_train_step(model)
     t0 = time.perf_counter()
-    lowered = step.lower(state, batch)
+    lowered = step.lower(state, batch, hparams)
     t1 = time.perf_counter()
     compiled = lowered.compile()
     t2 = time.perf_counter()
@@ -177,8 +178,8 @@ def plain_step_flops(objective: str, arch: str, batch) -> float | None:
     backend counts as 36.9), so a GPU row's fraction of the ceiling would be far too low."""
     cpu = jax.devices("cpu")[0]
     with jax.default_device(cpu):
-        state, model, layers = build(load_config(objective, arch, False), batch.shape[1:])
-        compiled, _, _ = compile_step(model, state, jax.device_put(batch, cpu))
+        state, model, hparams, layers = build(load_config(objective, arch, False), batch.shape[1:])
+        compiled, _, _ = compile_step(model, state, jax.device_put(batch, cpu), hparams)
     return xla_flops(compiled) if layers == "plain" else None
 
 
@@ -217,20 +218,20 @@ def process_memory() -> dict:
     return out
 
 
-def time_steps(compiled, state, batch, steps: int, repeats: int, warmup: int):
+def time_steps(compiled, state, batch, hparams, steps: int, repeats: int, warmup: int):
     """(first_call_s, block times): warm-up calls, then `repeats` blocks of `steps` calls."""
     t0 = time.perf_counter()
-    state, metrics = compiled(state, batch)
+    state, metrics = compiled(state, batch, hparams)
     jax.block_until_ready((state, metrics))
     first_call_s = time.perf_counter() - t0
     for _ in range(warmup - 1):
-        state, metrics = compiled(state, batch)
+        state, metrics = compiled(state, batch, hparams)
     jax.block_until_ready((state, metrics))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(steps):
-            state, metrics = compiled(state, batch)
+            state, metrics = compiled(state, batch, hparams)
         jax.block_until_ready((state, metrics))
         times.append(time.perf_counter() - t0)
     loss = float(metrics["loss"])
@@ -304,8 +305,8 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     config = load_config(objective, arch, fast)
     image_shape = models.OUTPUT_SHAPES[arch]
     batch = random_batch(arch, batch_size)
-    state, model, layers = build(config, image_shape)
-    compiled, lower_s, xla_compile_s = compile_step(model, state, batch)
+    state, model, hparams, layers = build(config, image_shape)
+    compiled, lower_s, xla_compile_s = compile_step(model, state, batch, hparams)
     own_flops = xla_flops(compiled)
 
     key = (objective, arch, batch_size)
@@ -323,7 +324,7 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     )
     before = measure_ceiling()["ceiling_gflops"]
     first_call_s, times, loss = time_steps(
-        compiled, state, batch, args.steps, args.repeats, args.warmup
+        compiled, state, batch, hparams, args.steps, args.repeats, args.warmup
     )
     after = measure_ceiling()["ceiling_gflops"]
     ceiling = max(before, after)

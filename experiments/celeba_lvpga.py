@@ -15,5 +15,5 @@ from pga_jax import configs
 
 def get_config(arg=None):
     config = configs.base_config("celeb_a", "lvpga")
-    config.objective.update(alpha=0.03, beta=0.01, vrec=0.01, vkld=0.005, gamma=0.01)
+    config.objective.update(alpha=0.03, beta=0.01, gamma_prime=0.01, eta=0.005, gamma=0.01)
     return configs.finalize(config, arg)

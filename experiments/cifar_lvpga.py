@@ -14,5 +14,5 @@ from pga_jax import configs
 
 def get_config(arg=None):
     config = configs.base_config("cifar10", "lvpga")
-    config.objective.update(alpha=0.03, vrec=0.015, vkld=0.05, gamma=0.02)
+    config.objective.update(alpha=0.03, gamma_prime=0.015, eta=0.05, gamma=0.02)
     return configs.finalize(config, arg)

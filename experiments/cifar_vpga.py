@@ -14,5 +14,5 @@ from pga_jax import configs
 
 def get_config(arg=None):
     config = configs.base_config("cifar10", "vpga")
-    config.objective.update(alpha=0.03, vrec=0.005, vkld=0.03)
+    config.objective.update(alpha=0.03, vrec=0.005, eta=0.03)
     return configs.finalize(config, arg)

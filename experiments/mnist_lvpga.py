@@ -15,5 +15,5 @@ from pga_jax import configs
 
 def get_config(arg=None):
     config = configs.base_config("mnist", "lvpga")
-    config.objective.update(alpha=0.06, vrec=0.02, vkld=0.02, gamma=0.0)
+    config.objective.update(alpha=0.06, gamma_prime=0.02, eta=0.02, gamma=0.0)
     return configs.finalize(config, arg)

@@ -15,5 +15,5 @@ from pga_jax import configs
 
 def get_config(arg=None):
     config = configs.base_config("mnist", "vpga")
-    config.objective.update(alpha=0.06, vrec=0.01, vkld=0.02)
+    config.objective.update(alpha=0.06, vrec=0.01, eta=0.02)
     return configs.finalize(config, arg)

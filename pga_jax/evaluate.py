@@ -74,7 +74,8 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
             "(train first: python -m pga_jax.main --config=... --workdir=...)"
         )
     with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        # Runs of older versions (e.g. LVPGA's vrec / vkld, now gamma_prime / eta) still load.
+        return configs.upgrade(ml_collections.ConfigDict(json.load(f)))
 
 
 def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> Run:

@@ -6,8 +6,8 @@ divided by H, i.e. reported per latent dimension. The coefficients in `experimen
 for this scaling.
 
 Which network a term trains is decided by *where its inputs come from*, which the objective
-(`objectives.py`) arranges with `jax.lax.stop_gradient`. Each docstring below says which
-network the paper trains with the term; `objectives.TERM_NETWORKS` is the single table of it,
+(`objectives/`) arranges with `jax.lax.stop_gradient`. Each docstring below says which
+network the paper trains with the term; each objective's `terms` declare it (`Term.trains`),
 and `tests/losses_test.py` differentiates every term separately to prove it.
 
 Notation: x data, z = f_phi(x) (encoder), x_hat = g_theta(z) (decoder), h = f_phi o g_theta,

@@ -52,7 +52,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
         sys.exit(
             f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; "
-            "check the spelling against the config file (fields: pga_jax/configs.py)"
+            "check the spelling against the config file (fields: pga_jax/configs.py; "
+            "the objective's: python -m pga_jax.objectives)"
         )
 
 

@@ -15,7 +15,7 @@ Conventions of the original TF-slim code (models.py of zj10/PGA), followed here:
 BatchNorm state. The original always runs BatchNorm in training mode, even for sampling and FID:
 every Enc/Dec call normalises with the statistics of its own batch. Here, `train=True` does the
 same, and the running averages live in the explicit `batch_stats` collection. The train step
-(see `objectives.py`) keeps the running-average update of the data-path calls Enc(x) and Dec(z)
+(see `objectives/base.py`) keeps the running-average update of the data-path calls Enc(x) and Dec(z)
 only; every other call of the step (h(z_n), h(z), h(z + delta), ...) normalises with its own
 batch statistics and its `batch_stats` update is discarded. `train=False` uses the running
 averages (not what the paper's numbers used; offered for experiments).
@@ -35,16 +35,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pga_jax import layers
+from pga_jax import data, layers
 
 ARCHITECTURES = ("conv_mnist", "conv_32", "conv_64", "resnet_32")
 
-# Image shape each architecture's decoder produces (H, W, C).
+# Image shape each architecture's decoder produces (H, W, C): that of the dataset it is for.
 OUTPUT_SHAPES = {
-    "conv_mnist": (28, 28, 1),
-    "conv_32": (32, 32, 3),
-    "conv_64": (64, 64, 3),
-    "resnet_32": (32, 32, 3),
+    "conv_mnist": data.image_shape("mnist"),
+    "conv_32": data.image_shape("cifar10"),
+    "conv_64": data.image_shape("celeb_a"),
+    "resnet_32": data.image_shape("cifar10"),
 }
 
 LOGVAR_BIAS_INIT = 2.0 * math.log(0.1)  # sigma_phi ~ 0.1 at initialisation

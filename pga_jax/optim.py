@@ -1,7 +1,7 @@
 """The optimiser: one SGD-with-momentum per network, over the labels `encoder` / `decoder`.
 
 `optax.multi_transform` gives each network its own partition (and, if wanted, its own learning
-rate). Together with the stop-gradients of `objectives.py` this reproduces the original code,
+rate). Together with the stop-gradients of `objectives/` this reproduces the original code,
 which applies grad(enc_loss, phi) and grad(dec_loss, theta) with one MomentumOptimizer(lr, 0.9).
 Every parameter leaf must carry a label: `param_labels` asserts it.
 """

@@ -38,9 +38,8 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import curves, workdirs
+from pga_jax import curves, objectives, workdirs
 
-OBJECTIVE_ORDER = ("vae", "lpga", "vpga", "lvpga")
 DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 DATASET_NAMES = {
     "mnist": "MNIST",
@@ -48,7 +47,6 @@ DATASET_NAMES = {
     "cifar10": "CIFAR-10",
     "celeb_a": "CelebA",
 }
-ABLATION = "alpha=beta=0"  # Fig. 4: no latent reconstruction losses
 
 
 class ReportError(ValueError):
@@ -82,17 +80,22 @@ class Table:
 
 
 def row_label(record: dict) -> str:
-    """The objective's name, with " (alpha=beta=0)" for a PGA run without L_lr,N and L_lr,H."""
-    objective = record["objective"]
-    name = objective["name"]
-    if name != "vae" and objective.get("alpha", 0) == 0 and objective.get("beta", 0) == 0:
-        return f"{name} ({ABLATION})"
-    return name
+    """The objective's report label for the run's settings (`Objective.report_label`: e.g.
+    "lpga", or "lpga (alpha=beta=0)" for a PGA run without L_lr,N and L_lr,H); the bare name
+    for an objective that is not registered in this process."""
+    settings = record["objective"]
+    try:
+        cls = objectives.get(settings["name"])
+    except ValueError:
+        return settings["name"]
+    return cls.report_label(settings)
 
 
 def _row_key(label: str):
+    """Objectives in registration order (the paper's four first), each ablation after them."""
+    labels = [objectives.get(n).label or n for n in objectives.names()]
     name, _, ablation = label.partition(" (")
-    rank = OBJECTIVE_ORDER.index(name) if name in OBJECTIVE_ORDER else len(OBJECTIVE_ORDER)
+    rank = labels.index(name) if name in labels else len(labels)
     return (bool(ablation), rank, label)
 
 

@@ -57,7 +57,7 @@ class Model:
 
     encoder: flax.linen.Module
     decoder: flax.linen.Module
-    objective: objectives.ObjectiveConfig
+    objective: objectives.Objective  # structure only; hyper-parameters are the step's data
     tx: optax.GradientTransformation
     image_shape: tuple[int, int, int]
     z_dim: int
@@ -74,12 +74,12 @@ def create_train_state(
     config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]
 ) -> tuple[TrainState, Model]:
     """Initial state (Xavier-uniform weights, zero momentum) and the static model."""
-    obj = configs.objective_config(config)
+    obj = configs.objective(config)
     encoder, decoder = models.build_models(
         config.model.arch,
         config.model.z_dim,
         bn=config.model.bn,
-        variational=objectives.VARIATIONAL[obj.name],
+        variational=obj.variational,
         resnet_dim=config.model.resnet_dim,
         fast_layers=config.model.fast_layers,
     )
@@ -97,22 +97,26 @@ def create_train_state(
     return state, model
 
 
-def loss_fn(params, state: TrainState, model: Model, batch: jax.Array, rng: jax.Array):
-    """sum_k w_k term_k (gradient-routed terms, see objectives.py) and its metrics."""
+def loss_fn(params, state: TrainState, model: Model, batch: jax.Array, hparams, rng: jax.Array):
+    """sum_k w_k term_k (gradient-routed terms, see objectives/) and its metrics."""
     nets = model.networks(params, state.batch_stats)
-    terms = objectives.compute_terms(model.objective, nets, batch, rng)
-    weights = objectives.term_weights(
-        model.objective, state.step, math.prod(model.image_shape), model.z_dim
+    terms = model.objective.compute_terms(hparams, nets, batch, rng)
+    weights = model.objective.weights(
+        hparams, state.step, math.prod(model.image_shape), model.z_dim
     )
-    total, metrics = objectives.combine(terms, weights)
+    total, metrics = objectives.combine(model.objective, terms, weights)
     return total, (metrics, nets.batch_stats)
 
 
-def train_step(state: TrainState, batch: jax.Array, model: Model) -> tuple[TrainState, dict]:
-    """One SGD step on a [B, H, W, C] batch in [-1, 1]. Pure; jit with `donate_argnums=0`."""
+def train_step(
+    state: TrainState, batch: jax.Array, hparams, model: Model
+) -> tuple[TrainState, dict]:
+    """One SGD step on a [B, H, W, C] batch in [-1, 1], with the objective's hyper-parameters
+    `hparams` (a pytree of arrays: any value reuses the compiled step). Pure; jit with
+    `donate_argnums=0`."""
     rng = jax.random.fold_in(state.rng, state.step)
     grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-        state.params, state, model, batch, rng
+        state.params, state, model, batch, hparams, rng
     )
     updates, opt_state = model.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -281,6 +285,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         writer.write_hparams(_flat_hparams(config))
 
     step_fn = make_train_step(model)
+    hparams = configs.objective_hparams(config)
     generate, reconstruct = make_generate(model), make_reconstruct(model)
     fixed_rng = jax.random.PRNGKey(config.seed + 1)
     fixed_z = jax.random.normal(fixed_rng, (config.num_images, config.model.z_dim))
@@ -303,7 +308,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     try:
         for step in range(start + 1, config.num_steps + 1):
             batch = next(batches)
-            state, metrics = step_fn(state, batch)
+            state, metrics = step_fn(state, batch, hparams)
             if history:  # at most one step in flight: honest steps/s, bounded queue
                 jax.block_until_ready(history[-1]["loss"])
             history.append(metrics)

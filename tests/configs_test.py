@@ -92,6 +92,19 @@ REFERENCE = {
     ),
 }
 TRAIN_IMAGES = {"mnist": 60000, "cifar": 50000, "celeba": 202599}
+# The original's flags (--zn_rec, --zh_rec, --nll, --vrec, --vkld, keyed as above) as pga_jax's
+# fields: VPGA's --vkld is Eq. 13's eta; LVPGA's --vrec / --vkld are Eq. 16's gamma' / eta.
+FIELDS = {
+    "lpga": {"alpha": "alpha", "beta": "beta", "gamma": "gamma"},
+    "vpga": {"alpha": "alpha", "beta": "beta", "vrec": "vrec", "vkld": "eta"},
+    "lvpga": {
+        "alpha": "alpha",
+        "beta": "beta",
+        "gamma": "gamma",
+        "vrec": "gamma_prime",
+        "vkld": "eta",
+    },
+}
 
 
 def load(name, arg=None):
@@ -113,8 +126,12 @@ def test_reference_hyperparameters(name):
     assert (c.model.arch, c.model.bn, c.model.z_dim) == (ref["arch"], ref["bn"], ref["z"])
     assert c.optim.learning_rate == ref["lr"] and c.optim.momentum == 0.9
     assert c.batch_size == 64
-    for key in ("alpha", "beta", "gamma", "vrec", "vkld"):
-        assert c.objective[key] == pytest.approx(ref.get(key, 0.0)), key
+    fields = FIELDS[name.split("_")[1]]
+    assert set(c.objective) == {"name", "warmup_steps", "ramp_steps", *fields.values()} | (
+        {"nll_eps_scale"} if "lpga" in name.split("_") else set()
+    )
+    for key, field in fields.items():
+        assert c.objective[field] == pytest.approx(ref.get(key, 0.0)), key
     if "warmup" in ref:
         assert c.objective.warmup_steps == ref["warmup"]
     assert c.num_steps == ref["epochs"] * (TRAIN_IMAGES[name.split("_")[0]] // 64)
@@ -124,8 +141,10 @@ def test_fashion_mnist_uses_the_mnist_settings():
     for obj in ("lpga", "vpga", "lvpga", "vae"):
         fm, m = load(f"fashion_mnist_{obj}"), load(f"mnist_{obj}")
         assert fm.dataset == "fashion_mnist"
-        assert fm.objective.ramp_steps == (1000 if obj in ("lpga", "lvpga") else 0)
-        fm.dataset, fm.objective.ramp_steps = m.dataset, m.objective.ramp_steps
+        fm.dataset = m.dataset
+        if obj != "vae":
+            assert fm.objective.ramp_steps == (1000 if obj in ("lpga", "lvpga") else 0)
+            fm.objective.ramp_steps = m.objective.ramp_steps
         assert fm.to_dict() == m.to_dict()
 
 
@@ -176,6 +195,15 @@ def test_validate_names_the_bad_field(field, value, message):
     node[leaf] = value
     with pytest.raises(configs.ConfigError, match=message.replace(".", r"\.")):
         configs.validate(c)
+
+
+def test_a_field_of_another_objective_or_an_old_name_is_refused():
+    c = load("mnist_lvpga")
+    c.objective.vkld = 0.02  # renamed: Eq. 16's eta
+    with pytest.raises(configs.ConfigError, match=r"objective\.vkld .* now config\.objective\.eta"):
+        configs.validate(c)
+    vae = load("mnist_vae")
+    assert set(vae.objective) == {"name", "vae_sigma"}
 
 
 def test_unknown_key_and_wrong_type_are_refused_by_the_config():

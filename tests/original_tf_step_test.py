@@ -13,7 +13,12 @@ import pytest
 from pga_jax import models, objectives
 
 BENCHMARK = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "original_tf_step.py")
+# pga_jax's settings and the same weights under the original's flag names.
 WEIGHTS = {
+    "lpga": dict(alpha=0.3, gamma=0.2, warmup_steps=0),
+    "vpga": dict(alpha=0.3, vrec=0.5, eta=0.2),
+}
+TF_WEIGHTS = {
     "lpga": dict(alpha=0.3, gamma=0.2),
     "vpga": dict(alpha=0.3, vrec=0.5, vkld=0.2),
 }
@@ -27,12 +32,12 @@ def _load_benchmark():
 
 
 def _jax_gradients(name, params, enc, dec, x, rng, z_dim):
-    cfg = objectives.ObjectiveConfig(name=name, **WEIGHTS[name])
+    objective, hp = objectives.get(name).make(**WEIGHTS[name])
 
     def total(p):
         nets = objectives.Networks(enc, dec, p, {})
-        terms = objectives.compute_terms(cfg, nets, x, rng)
-        return objectives.combine(terms, objectives.term_weights(cfg, 0, 784, z_dim))[0]
+        terms = objective.compute_terms(hp, nets, x, rng)
+        return objectives.combine(objective, terms, objective.weights(hp, 0, 784, z_dim))[0]
 
     return jax.grad(total)(params)
 
@@ -43,7 +48,7 @@ def test_tf_step_gradients_equal_pga_jax(name):
     bench = _load_benchmark()
     z_dim, batch = 4, 5
     enc, dec = models.build_models(
-        "conv_mnist", z_dim, bn=False, variational=objectives.VARIATIONAL[name]
+        "conv_mnist", z_dim, bn=False, variational=objectives.get(name).variational
     )
     variables = models.init_variables(enc, dec, jax.random.PRNGKey(0), (28, 28, 1), z_dim)
     params = variables["params"]
@@ -61,7 +66,7 @@ def test_tf_step_gradients_equal_pga_jax(name):
     zn = jax.random.normal(k_prior, (batch, z_dim))
     noise = jax.random.normal(k_noise, (batch, z_dim))
 
-    weights = {"alpha": 0.0, "gamma": 0.0, "vrec": 0.0, "vkld": 0.0, **WEIGHTS[name]}
+    weights = {"alpha": 0.0, "gamma": 0.0, "vrec": 0.0, "vkld": 0.0, **TF_WEIGHTS[name]}
     got_tf = bench.tf_gradients(
         name, weights, bench.tf_layout(params), np.asarray(x), np.asarray(zn), np.asarray(noise)
     )

@@ -1,0 +1,86 @@
+"""``python -m pga_jax.data prepare``: the only place datasets are downloaded."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pga_jax.data.datasets import DATASETS, DataError, check_name
+from pga_jax.data.sources import load_arrays
+from pga_jax.data.tfds_source import import_tfds
+
+logger = logging.getLogger(__name__)
+
+
+def prepare(
+    name: str,
+    data_dir: str | None = None,
+    split: str = "train",
+    folder: str | None = None,
+    cache_dir: str | None = None,
+) -> None:
+    """Downloads and prepares a tfds dataset (the only place downloads happen).
+
+    For celeb_a it also builds the 64x64 cache of `split`; with `folder` it builds the cache of
+    a local JPEG folder instead and touches neither tfds nor the network.
+    """
+    check_name(name)
+    if name == "synthetic":
+        logger.info("synthetic data is generated on the fly; nothing to prepare.")
+        return
+    if folder is not None:
+        if name != "celeb_a":
+            raise DataError("--folder is only for celeb_a")
+        images = load_arrays(name, source="folder", path=folder, cache_dir=cache_dir)
+        logger.info("celeb_a folder ready: %s", images.shape)
+        return
+    tfds = import_tfds()
+    try:
+        import importlib_resources  # noqa: F401  (tfds needs it to prepare, undeclared)
+    except ImportError as e:
+        raise DataError(
+            "tfds needs importlib_resources to prepare; run `pip install -e .[tfds]`"
+        ) from e
+    builder = tfds.builder(name, data_dir=data_dir)
+    logger.info("Downloading and preparing %s into %s ...", name, builder.data_dir)
+    try:
+        builder.download_and_prepare()
+    except Exception as e:
+        hint = "check the internet connection and rerun"
+        if name == "celeb_a":
+            hint = (
+                "Google Drive often refuses automatic CelebA downloads: download "
+                "img_align_celeba.zip by hand, unzip it and run `python -m pga_jax.data prepare "
+                "--dataset=celeb_a --folder=DIR`, then train with path=DIR"
+            )
+        message = f"preparing {name} failed ({type(e).__name__}: {e}); {hint}"
+        raise DataError(message.replace("\n", " ")) from e
+    logger.info("%s prepared.", name)
+    if name == "celeb_a":
+        images = load_arrays(
+            name, split, source="tfds", tfds_data_dir=data_dir, cache_dir=cache_dir
+        )
+        logger.info("celeb_a[%s] cached: %s", split, images.shape)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pga_jax.data",
+        description="Prepare datasets for pga_jax (downloads through tensorflow-datasets).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("prepare", help="download and prepare a dataset")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data_dir", default=None, help="tfds data directory (default: tfds's)")
+    p.add_argument("--split", default="train", help="celeb_a: split to cache (e.g. train, all)")
+    p.add_argument("--folder", default=None, help="celeb_a: folder of aligned JPEGs to cache")
+    p.add_argument("--cache_dir", default=None, help="celeb_a: where the 64x64 cache goes")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        prepare(args.dataset, args.data_dir, args.split, args.folder, args.cache_dir)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
