@@ -14,8 +14,10 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from pga_jax.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
     """An unreadable checkpoint; the message names it and says how to proceed."""
 
 

@@ -16,7 +16,7 @@ import os
 
 import ml_collections
 
-from pga_jax import data, models, objectives
+from pga_jax import data, errors, models, objectives
 
 # The repository's experiment files (a source checkout; pass a path otherwise).
 EXPERIMENTS_DIR = os.path.join(
@@ -24,7 +24,7 @@ EXPERIMENTS_DIR = os.path.join(
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.UserError, ValueError):
     """A config that cannot run; the message says which field to change."""
 
 

@@ -30,7 +30,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +37,17 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import atomic, checkpointing, configs, data, images, models, train, workdirs, writers
+from pga_jax import (
+    atomic,
+    checkpointing,
+    configs,
+    errors,
+    images,
+    models,
+    train,
+    workdirs,
+    writers,
+)
 
 _NO_REF = (
     "no FID reference statistics: make them with python -m pga_jax.fid stats --dataset={dataset} "
@@ -47,7 +56,7 @@ _NO_REF = (
 )
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(errors.UserError, RuntimeError):
     """A run that cannot be evaluated as asked; the message says what to change."""
 
 
@@ -341,19 +350,10 @@ def _write_tensorboard(eval_dir: str, step: int, grids: dict, fid: dict | None) 
 # Command line
 # ----------------------------------------------------------------------------------------------
 
-USER_ERRORS = (
-    EvaluationError,
-    configs.ConfigError,
-    data.DataError,
-    checkpointing.CheckpointError,
-)
-
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    from pga_jax.fid import weights  # noqa: PLC0415
-
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
     try:
         result = evaluate(
@@ -370,8 +370,8 @@ def main(argv):
             interpolation_steps=FLAGS.interpolation_steps,
             save_samples=FLAGS.save_samples,
         )
-    except (*USER_ERRORS, weights.FIDWeightsError) as e:
-        sys.exit(f"error: {e}")
+    except errors.UserError as e:
+        errors.exit_with(e)
     fid = result["fid"]
     summary = f"FID {fid['fid']:.2f} (N={fid['n']})" if fid else "FID skipped"
     print(f"{workdirs.eval_json(FLAGS.workdir)}: step {result['step']}, {summary}")

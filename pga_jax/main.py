@@ -14,7 +14,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pga_jax import checkpointing, configs, data, train
+from pga_jax import checkpointing, errors, objectives, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -25,14 +25,6 @@ config_flags.DEFINE_config_file(
 )
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-# Errors a user can fix from the command line: reported as one line, no traceback.
-USER_ERRORS = (
-    configs.ConfigError,
-    data.DataError,
-    checkpointing.CheckpointError,
-    train.NonFiniteLossError,
-)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -50,10 +42,22 @@ def parse_flags(argv: list[str]) -> list[str]:
     except (AttributeError, KeyError) as e:
         name = str(e).strip("'\"")
         bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
+        renamed = [
+            f"{cls.name}: {old} is now {new}"
+            for cls in map(objectives.get, objectives.names())
+            for old, new in cls.legacy_fields.items()
+            if old == name
+        ]
+        hint = (
+            f"renamed ({'; '.join(renamed)})"
+            if renamed
+            else (
+                "check the spelling against the config file (fields: pga_jax/configs.py; "
+                "the objective's: python -m pga_jax.objectives)"
+            )
+        )
         sys.exit(
-            f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; "
-            "check the spelling against the config file (fields: pga_jax/configs.py; "
-            "the objective's: python -m pga_jax.objectives)"
+            f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; {hint}"
         )
 
 
@@ -64,8 +68,8 @@ def main(argv):
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except USER_ERRORS as e:
-        sys.exit(f"error: {e}")
+    except errors.UserError as e:  # fixable from the command line: one line, no traceback
+        errors.exit_with(e)
 
 
 if __name__ == "__main__":

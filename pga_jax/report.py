@@ -33,12 +33,11 @@ import json
 import math
 import os
 import shutil
-import sys
 
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import curves, objectives, workdirs
+from pga_jax import curves, errors, objectives, workdirs
 
 DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 DATASET_NAMES = {
@@ -49,7 +48,7 @@ DATASET_NAMES = {
 }
 
 
-class ReportError(ValueError):
+class ReportError(errors.UserError, ValueError):
     """Runs that cannot be tabulated; the message names the runs."""
 
 
@@ -374,8 +373,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         write_report(FLAGS.runs, FLAGS.out, FLAGS.copy_artefacts)
-    except ReportError as e:
-        sys.exit(f"error: {e}")
+    except errors.UserError as e:
+        errors.exit_with(e)
     with open(os.path.join(FLAGS.out, "table.md")) as f:
         print(f.read(), end="")
 

@@ -34,13 +34,13 @@ import sys
 import ml_collections
 from absl import app, flags, logging
 
-from pga_jax import configs, workdirs
+from pga_jax import configs, errors, workdirs
 
 CONFIG_PREFIX = "--config."
 _SAFE = re.compile(r"[^A-Za-z0-9._+\-=,]")
 
 
-class SweepError(ValueError):
+class SweepError(errors.UserError, ValueError):
     """A sweep that cannot be laid out; the message names the flag to change."""
 
 
@@ -255,8 +255,8 @@ def main(argv):
             _OVERRIDES,
             FLAGS.workdir_root,
         )
-    except (SweepError, configs.ConfigError) as e:
-        sys.exit(f"error: {e}")
+    except errors.UserError as e:
+        errors.exit_with(e)
     try:
         eval_args = shlex.split(FLAGS.evaluate_args)
     except ValueError as e:

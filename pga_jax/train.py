@@ -30,6 +30,7 @@ from pga_jax import (
     configs,
     curves,
     data,
+    errors,
     images,
     models,
     objectives,
@@ -38,7 +39,7 @@ from pga_jax import (
 )
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(errors.UserError, FloatingPointError):
     """Training produced a NaN/inf loss; the last good checkpoint is left intact."""
 
 

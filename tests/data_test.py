@@ -12,6 +12,8 @@ from PIL import Image
 from pga_jax import data
 from pga_jax.data import DataError
 
+from cli_helper import run_module
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -292,13 +294,18 @@ def test_batch_errors():
 # ----------------------------------------------------------------------------- prepare CLI
 
 
-def test_prepare_cli_folder_and_errors(tmp_path, capsys):
+def test_prepare_folder_and_errors(tmp_path):
     folder = tmp_path / "jpegs"
     folder.mkdir()
     Image.fromarray(np.full((218, 178, 3), 128, np.uint8)).save(folder / "000001.jpg")
-    argv = ["prepare", "--dataset=celeb_a", f"--folder={folder}", f"--cache_dir={tmp_path}"]
-    assert data.main(argv) == 0
+    data.prepare("celeb_a", folder=str(folder), cache_dir=str(tmp_path))
     assert len(list(tmp_path.glob("celeb_a_folder_*_64x64.npy"))) == 1
-    assert data.main(["prepare", "--dataset=synthetic"]) == 0
-    assert data.main(["prepare", "--dataset=mnist", f"--folder={folder}"]) == 1
-    assert "only for celeb_a" in capsys.readouterr().err
+    data.prepare("synthetic")
+    with pytest.raises(data.DataError, match="only for celeb_a"):
+        data.prepare("mnist", folder=str(folder))
+
+
+def test_prepare_cli_reports_a_user_error_in_one_line(tmp_path):
+    result = run_module("pga_jax.data", "prepare", "--dataset=mnist", f"--folder={tmp_path}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: --folder is only for celeb_a"

@@ -25,6 +25,10 @@ def _error_lines(stderr):
     "args,expect",
     [
         ((f"--config={CONFIG}", "--config.no_such_key=1"), "no_such_key"),
+        (
+            ("--config=experiments/mnist_lvpga.py:smoke", "--config.objective.vrec=0.1"),
+            "renamed (lvpga: vrec is now gamma_prime)",
+        ),
         ((f"--config={CONFIG}", "--config.batch_size=abc"), "batch_size"),
         (
             (f"--config={CONFIG}", "--config.dataset=imagenet"),

@@ -3,7 +3,6 @@ the registry, validation and the reading of older configs."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from pga_jax import objectives
@@ -112,35 +111,3 @@ def test_term_names_mean_one_equation_across_objectives():
 def test_validation_names_the_field(name, settings, message):
     with pytest.raises(ValueError, match=message):
         objectives.get(name).make(**settings)
-
-
-def test_older_configs_are_read_in_todays_names():
-    """config.json of runs made before the rename (e.g. docs/results' LVPGA run) upgrade:
-    LVPGA's vrec / vkld are Eq. 16's gamma' / eta; fields an objective never read go."""
-    old = {
-        "name": "lvpga",
-        "alpha": 0.06,
-        "beta": 0.0,
-        "gamma": 0.0,
-        "vrec": 0.02,
-        "vkld": 0.02,
-        "nll_eps_scale": 0.01,
-        "vae_sigma": 0.2,
-        "warmup_steps": 3000,
-        "ramp_steps": 1000,
-    }
-    cls = objectives.get("lvpga")
-    new = cls.upgrade(old)
-    assert new == {
-        "name": "lvpga",
-        "alpha": 0.06,
-        "beta": 0.0,
-        "gamma": 0.0,
-        "gamma_prime": 0.02,
-        "eta": 0.02,
-        "warmup_steps": 3000,
-        "ramp_steps": 1000,
-    }
-    cls.validate(new)
-    hp = cls.hparams(new)
-    assert hp.gamma_prime.dtype == np.float32 and hp.warmup_steps.dtype == np.int32

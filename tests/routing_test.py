@@ -43,13 +43,17 @@ def _setup(name, arch, bn, z_dim=6, batch=5):
 
 
 def _term_grads(objective, hp, enc, dec, variables, x):
-    """{term: gradient w.r.t. all parameters of that term alone}."""
+    """{term: gradient w.r.t. all parameters of that term alone} (one jitted program)."""
 
     def f(params, term):
         nets = objectives.Networks(enc, dec, params, variables["batch_stats"])
         return objective.compute_terms(hp, nets, x, jax.random.PRNGKey(2))[term]
 
-    return {t: jax.grad(f)(variables["params"], t) for t in objective.present_terms}
+    @jax.jit
+    def all_grads(params):
+        return {t: jax.grad(f)(params, t) for t in objective.present_terms}
+
+    return all_grads(variables["params"])
 
 
 def _norm(tree):
@@ -154,15 +158,15 @@ def test_total_gradient_is_encoder_loss_wrt_phi_and_decoder_loss_wrt_theta():
         return enc_loss, dec_loss
 
     phi, theta = variables["params"]["encoder"], variables["params"]["decoder"]
-    want_enc = jax.grad(lambda p: plain_losses(p, theta)[0])(phi)
-    want_dec = jax.grad(lambda t: plain_losses(phi, t)[1])(theta)
+    want_enc = jax.jit(jax.grad(lambda p: plain_losses(p, theta)[0]))(phi)
+    want_dec = jax.jit(jax.grad(lambda t: plain_losses(phi, t)[1]))(theta)
 
     def total(params):
         nets = objectives.Networks(enc, dec, params, {})
         terms = objective.compute_terms(hp, nets, x, rng)
         return objectives.combine(objective, terms, objective.weights(hp, 0, 784, 4))[0]
 
-    got = jax.grad(total)(variables["params"])
+    got = jax.jit(jax.grad(total))(variables["params"])
     # float32: L_nll^theta differences two nearby encodings, so compare relative to the scale.
     pairs = [
         *zip(jax.tree.leaves(got["encoder"]), jax.tree.leaves(want_enc), strict=True),

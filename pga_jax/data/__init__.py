@@ -55,7 +55,7 @@ from pga_jax.data.datasets import (
     train_size,
 )
 from pga_jax.data.idx import read_idx_images
-from pga_jax.data.prepare import main, prepare
+from pga_jax.data.prepare import prepare
 from pga_jax.data.sources import load_arrays
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
     "celeba_crop_resize",
     "image_shape",
     "load_arrays",
-    "main",
     "num_batches_per_epoch",
     "prepare",
     "read_idx_images",

@@ -3,6 +3,8 @@ the one error type of the data layer, and how to get each dataset."""
 
 from __future__ import annotations
 
+from pga_jax.errors import UserError
+
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeb_a", "synthetic")
 SOURCES = ("auto", "idx", "tfds", "folder", "synthetic")
 
@@ -28,7 +30,7 @@ VALID_SOURCES = {
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset cannot be loaded; the message says how to get or fix it."""
 
 

@@ -1,12 +1,10 @@
-"""``python -m pga_jax.data prepare``: the only place datasets are downloaded."""
+"""`prepare`: the only place datasets are downloaded (``python -m pga_jax.data prepare``)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
-from pga_jax.data.datasets import DATASETS, DataError, check_name
+from pga_jax.data.datasets import DataError, check_name
 from pga_jax.data.sources import load_arrays
 from pga_jax.data.tfds_source import import_tfds
 
@@ -62,25 +60,3 @@ def prepare(
             name, split, source="tfds", tfds_data_dir=data_dir, cache_dir=cache_dir
         )
         logger.info("celeb_a[%s] cached: %s", split, images.shape)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pga_jax.data",
-        description="Prepare datasets for pga_jax (downloads through tensorflow-datasets).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("prepare", help="download and prepare a dataset")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--data_dir", default=None, help="tfds data directory (default: tfds's)")
-    p.add_argument("--split", default="train", help="celeb_a: split to cache (e.g. train, all)")
-    p.add_argument("--folder", default=None, help="celeb_a: folder of aligned JPEGs to cache")
-    p.add_argument("--cache_dir", default=None, help="celeb_a: where the 64x64 cache goes")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        prepare(args.dataset, args.data_dir, args.split, args.folder, args.cache_dir)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0

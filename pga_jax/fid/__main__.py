@@ -23,13 +23,12 @@ interrupted command continues it, and rerunning a finished one reuses its file.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import atomic, data
+from pga_jax import atomic, data, errors
 from pga_jax.fid import reference, resize, score, weights
 
 _IMAGES = flags.DEFINE_list("images", [], "Image files / folders (.npz, .npy, dir).")
@@ -197,8 +196,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"usage: python -m pga_jax.fid {{{'|'.join(_COMMANDS)}}} --flags")
     try:
         _COMMANDS[argv[1]]()
-    except (weights.FIDWeightsError, ValueError, OSError) as e:
-        sys.exit(f"error: {e}")
+    except (errors.UserError, ValueError, OSError) as e:
+        errors.exit_with(e)
 
 
 if __name__ == "__main__":

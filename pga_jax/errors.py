@@ -1,0 +1,20 @@
+"""The one user-error type: a failure the user fixes (a flag, a config field, a file), which
+every command line (`python -m pga_jax.<tool>`) prints as one line `error: ...`, no traceback.
+
+Each layer subclasses it with its own name (ConfigError, DataError, CheckpointError, ...), so a
+caller can catch one layer's errors or all of them with `except UserError`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+class UserError(Exception):
+    """A failure the message tells the user how to fix; shown as one line."""
+
+
+def exit_with(error: BaseException) -> None:
+    """Ends the process with the one line `error: <message>` (exit status 1)."""
+    text = " ".join(str(error).split("\n"))
+    sys.exit(f"error: {text}")
