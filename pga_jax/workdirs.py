@@ -2,9 +2,9 @@
 
 WORKDIR/config.json            the run's config (train.py, written once)
 WORKDIR/checkpoints/<step>/    orbax checkpoints (checkpointing.py)
-WORKDIR/metrics.jsonl          logged training scalars (curves.py)
+WORKDIR/metrics.jsonl          logged training scalars (pga_jax.curves)
 WORKDIR/fid.jsonl              FID during training, when config.fid_every > 0
-WORKDIR/eval/eval.json         the evaluation of the latest checkpoint (evaluate.py)
+WORKDIR/eval/eval.json         the evaluation of the latest checkpoint (pga_jax.evaluate)
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import logging
 
 from pga_jax import (
     atomic,
@@ -344,64 +344,3 @@ def _write_tensorboard(eval_dir: str, step: int, grids: dict, fid: dict | None) 
         writer.write_scalars(step, {"eval/fid": fid["fid"]})
     writer.flush()
     writer.close()
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
-    try:
-        result = evaluate(
-            FLAGS.workdir,
-            num_samples=FLAGS.num_samples,
-            fid_ref_stats=FLAGS.fid_ref_stats,
-            protocol=FLAGS.protocol,
-            fid_weights=FLAGS.fid_weights,
-            feature_batch_size=FLAGS.feature_batch_size,
-            seed=FLAGS.seed,
-            split=FLAGS.split,
-            num_images=FLAGS.num_images,
-            num_interpolations=FLAGS.num_interpolations,
-            interpolation_steps=FLAGS.interpolation_steps,
-            save_samples=FLAGS.save_samples,
-        )
-    except errors.UserError as e:
-        errors.exit_with(e)
-    fid = result["fid"]
-    summary = f"FID {fid['fid']:.2f} (N={fid['n']})" if fid else "FID skipped"
-    print(f"{workdirs.eval_json(FLAGS.workdir)}: step {result['step']}, {summary}")
-
-
-def define_flags() -> None:
-    from pga_jax.fid import resize  # noqa: PLC0415
-
-    flags.DEFINE_string("workdir", None, "A training run's workdir.", required=True)
-    flags.DEFINE_integer("num_samples", 5000, "Samples for the FID (the paper's N: 5,000).")
-    flags.DEFINE_string("fid_ref_stats", "", "Reference statistics .npz (default: the config's).")
-    flags.DEFINE_enum(
-        "protocol",
-        None,
-        sorted(resize.PROTOCOLS),
-        "FID input protocol (default: the reference's, else tf1_bilinear).",
-    )
-    flags.DEFINE_string("fid_weights", None, "FID Inception weights file (default: cached).")
-    flags.DEFINE_integer(
-        "feature_batch_size", None, "Images per Inception call (default: 10 on CPU, else 50)."
-    )
-    flags.DEFINE_integer("seed", 0, "Seed of the samples, the latents and the real images.")
-    flags.DEFINE_string("split", "", "Split of the real images (default: test; CelebA: all).")
-    flags.DEFINE_integer("num_images", 64, "Images in the sample grid (half as many recons).")
-    flags.DEFINE_integer("num_interpolations", 8, "Interpolation rows (pairs of endpoints).")
-    flags.DEFINE_integer("interpolation_steps", 10, "Images per interpolation row (>= 2).")
-    flags.DEFINE_bool("save_samples", False, "Also write the FID samples to eval/samples.npz.")
-
-
-if __name__ == "__main__":
-    FLAGS = flags.FLAGS
-    define_flags()
-    app.run(main)

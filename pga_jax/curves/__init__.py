@@ -55,17 +55,3 @@ def plot_curves(workdir: str, out: str | None = None, title: str | None = None) 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-def main(argv):
-    del argv
-    print(plot_curves(FLAGS.workdir, FLAGS.out or None))
-
-
-if __name__ == "__main__":
-    from absl import app, flags
-
-    FLAGS = flags.FLAGS
-    flags.DEFINE_string("workdir", None, "A training run's workdir.", required=True)
-    flags.DEFINE_string("out", "", "PNG path (default WORKDIR/curves.png).")
-    app.run(main)

@@ -35,7 +35,7 @@ import os
 import shutil
 
 import numpy as np
-from absl import app, flags, logging
+from absl import logging
 
 from pga_jax import curves, errors, objectives, workdirs
 
@@ -366,22 +366,3 @@ def write_report(patterns: list[str], out_dir: str, artefacts: bool = False) -> 
     if artefacts:
         copy_artefacts(records, out_dir)
     return table
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        write_report(FLAGS.runs, FLAGS.out, FLAGS.copy_artefacts)
-    except errors.UserError as e:
-        errors.exit_with(e)
-    with open(os.path.join(FLAGS.out, "table.md")) as f:
-        print(f.read(), end="")
-
-
-if __name__ == "__main__":
-    FLAGS = flags.FLAGS
-    flags.DEFINE_multi_string("runs", None, "Glob of workdirs or eval.json files.", required=True)
-    flags.DEFINE_string("out", "report", "Output folder.")
-    flags.DEFINE_bool("copy_artefacts", False, "Also copy each run's pictures + gallery.md.")
-    app.run(main)

@@ -1,0 +1,37 @@
+"""`python -m pga_jax.report`: the command line of `pga_jax.report` (see its docstring).
+
+Its flags are defined here, at module level, and only here: this module runs only as a
+command, so other tools' flags (imported with their libraries) never meet its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from pga_jax import errors
+from pga_jax.report import write_report
+
+__doc__ = sys.modules["pga_jax.report"].__doc__  # --help shows the tool's own usage
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("runs", None, "Glob of workdirs or eval.json files.", required=True)
+flags.DEFINE_string("out", "report", "Output folder.")
+flags.DEFINE_bool("copy_artefacts", False, "Also copy each run's pictures + gallery.md.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        write_report(FLAGS.runs, FLAGS.out, FLAGS.copy_artefacts)
+    except errors.UserError as e:
+        errors.exit_with(e)
+    with open(os.path.join(FLAGS.out, "table.md")) as f:
+        print(f.read(), end="")
+
+
+if __name__ == "__main__":
+    app.run(main)
