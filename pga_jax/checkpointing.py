@@ -1,19 +1,31 @@
-"""A thin orbax `CheckpointManager` wrapper: save, restore the latest, keep the last k.
+"""A thin orbax `CheckpointManager` wrapper: save, restore the latest that verifies, keep k.
 
 Checkpoints live in `WORKDIR/checkpoints/<step>/`. Orbax writes each one to a temporary folder
 and renames it when complete, so an interrupted save never replaces a good checkpoint.
-A checkpoint that cannot be read is reported with a one-line `CheckpointError` naming it; it
-is never deleted or overwritten by us.
+
+Integrity: once a save has finished, a manifest of its files (size and sha256 each) is written
+atomically to `WORKDIR/checkpoint_manifests/<step>.json`. Restoring checks the checkpoint's
+files against it (a damaged byte or a single flipped bit is found) and checks that every
+restored float array is finite. Checkpoints written before manifests existed still load (only
+the finiteness check applies). A checkpoint that fails is a one-line `CheckpointError` naming
+it. Training (`fallback=True`) instead resumes from the newest checkpoint that verifies, saying
+so, after moving each newer bad one to `WORKDIR/bad_checkpoints/<step>` (kept, never
+overwritten); when none verifies, nothing is moved and the error is raised.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from pga_jax import atomic
 from pga_jax.errors import UserError
 
 
@@ -28,9 +40,43 @@ class QuietOrbax:
         return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
 
 
+MANIFESTS = "checkpoint_manifests"
+BAD_CHECKPOINTS = "bad_checkpoints"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_files(directory: str) -> dict[str, dict]:
+    """{relative path: {"bytes", "sha256"}} of every file under a checkpoint's folder."""
+    files = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, directory)
+            files[rel] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+    return dict(sorted(files.items()))
+
+
+def non_finite_leaves(tree) -> list[str]:
+    """Paths of the float leaves of `tree` that hold NaN or inf."""
+    bad = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        value = np.asarray(leaf)
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            bad.append(jax.tree_util.keystr(path))
+    return bad
+
+
 class Checkpointer:
     def __init__(self, workdir: str, keep: int):
-        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
@@ -39,26 +85,104 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def save(self, step: int, state) -> None:
-        self._manager.save(step, args=ocp.args.StandardSave(state))
+    def path(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
 
-    def restore_latest(self, target):
-        """Restores the latest checkpoint into the structure of `target` (None if there is none)."""
-        step = self.latest_step()
-        if step is None:
-            return None
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        path = os.path.join(self.directory, str(step))
+    def manifest_path(self, step: int) -> str:
+        return os.path.join(self.workdir, MANIFESTS, f"{step}.json")
+
+    def save(self, step: int, state) -> None:
+        """Saves `state` as checkpoint `step`, waits for it, then writes its manifest (and
+        drops the manifests of checkpoints orbax has since deleted)."""
+        self._manager.save(step, args=ocp.args.StandardSave(state))
+        self._manager.wait_until_finished()
+        atomic.write_json(self.manifest_path(step), {"step": step, **self._manifest_of(step)})
+        kept = {str(s) for s in self._manager.all_steps()}
+        folder = os.path.join(self.workdir, MANIFESTS)
+        for name in os.listdir(folder):
+            if name.endswith(".json") and name[: -len(".json")] not in kept:
+                os.remove(os.path.join(folder, name))
+
+    def _manifest_of(self, step: int) -> dict:
+        return {"files": checkpoint_files(self.path(step))}
+
+    def verify(self, step: int) -> str | None:
+        """Why checkpoint `step`'s files differ from its manifest, or None (also when it has
+        no manifest: a checkpoint of an older pga_jax)."""
         try:
-            return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            with open(self.manifest_path(step)) as f:
+                want = json.load(f)["files"]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError) as e:
+            return f"has an unreadable manifest {self.manifest_path(step)} ({e})"
+        have = checkpoint_files(self.path(step))
+        for rel, expected in want.items():
+            got = have.get(rel)
+            if got is None:
+                return f"is missing its file {rel}"
+            if got != expected:
+                return f"is damaged: {rel} differs from its manifest (sha256 {got['sha256'][:12]})"
+        return None
+
+    def _restore(self, step: int, target):
+        """(state, None) or (None, why step cannot be used)."""
+        problem = self.verify(step)
+        if problem:
+            return None, problem
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        try:
+            state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as e:  # orbax raises many types for a damaged or foreign checkpoint
             text = str(e).strip()
             first_line = text.splitlines()[0][:200] if text else ""
+            return None, f"cannot be restored ({type(e).__name__}: {first_line})"
+        bad = non_finite_leaves(state)
+        if bad:
+            return None, f"holds NaN/inf values (in {', '.join(bad[:2])})"
+        return state, None
+
+    def restore_latest(self, target, fallback: bool = False):
+        """The newest checkpoint restored into the structure of `target` (None if there is
+        none). A checkpoint that fails verification raises CheckpointError; with `fallback`,
+        the newest one that verifies is restored instead and the newer bad ones are moved to
+        WORKDIR/bad_checkpoints/ (if none verifies, the error is raised, nothing moved)."""
+        bad: list[tuple[int, str]] = []
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            state, problem = self._restore(step, target)
+            if problem is None:
+                break
+            bad.append((step, problem))
+            if not fallback:
+                break
+        else:
+            step, state = None, None
+        if not bad:
+            return state
+        if state is None or not fallback:
+            first, problem = bad[0]
             raise CheckpointError(
-                f"checkpoint {path} cannot be restored ({type(e).__name__}: {first_line}); "
-                "move that folder aside to resume from the previous checkpoint, or use a new "
-                "--workdir"
-            ) from e
+                f"checkpoint {self.path(first)} {problem}; move that folder aside to resume "
+                "from the previous checkpoint, or use a new --workdir"
+            )
+        for bad_step, problem in bad:
+            moved = self._move_aside(bad_step)
+            logging.warning("Checkpoint %s %s: moved to %s", self.path(bad_step), problem, moved)
+        self._manager.reload()
+        logging.warning("Resuming from step %d, the newest checkpoint that verifies", step)
+        return state
+
+    def _move_aside(self, step: int) -> str:
+        folder = os.path.join(self.workdir, BAD_CHECKPOINTS)
+        os.makedirs(folder, exist_ok=True)
+        dest, n = os.path.join(folder, str(step)), 1
+        while os.path.exists(dest):  # never overwrite an earlier bad one
+            dest, n = os.path.join(folder, f"{step}.{n}"), n + 1
+        shutil.move(self.path(step), dest)
+        manifest = self.manifest_path(step)
+        if os.path.exists(manifest):
+            shutil.move(manifest, dest + ".manifest.json")
+        return dest
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

@@ -275,7 +275,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     state, model = create_train_state(config, train_images.shape[1:])
 
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
-    restored = checkpointer.restore_latest(state)
+    restored = checkpointer.restore_latest(state, fallback=True)
     if restored is not None:
         state = restored
         logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)

@@ -206,7 +206,7 @@ def test_corrupted_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
                     fh.write(b"\x00garbage\xff" * 4)
                 corrupted.append(path)
     assert corrupted
-    with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/2 cannot be restored"):
+    with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/2 is damaged"):
         train.train_and_evaluate(config, str(tmp_path))
     assert all(os.path.exists(p) for p in corrupted)
 

@@ -1,0 +1,97 @@
+"""Checkpoint integrity: a manifest per checkpoint, verified on restore; damaged or non-finite
+checkpoints are one-line errors, and training resumes from the newest one that verifies."""
+
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pga_jax import checkpointing, configs, evaluate, models, train
+
+
+def smoke(num_steps):
+    config = configs.load_experiment("mnist_lpga", "smoke")
+    config.num_steps = num_steps
+    return config
+
+
+def _largest_file(directory):
+    files = [os.path.join(r, f) for r, _, fs in os.walk(directory) for f in fs]
+    return max(files, key=os.path.getsize)
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train.train_and_evaluate(smoke(6), str(tmp_path_factory.mktemp("full")))
+
+
+@pytest.mark.parametrize("damage", ["bytes", "bit"])
+def test_damaged_checkpoint_is_refused_and_training_resumes_from_the_one_before(
+    tmp_path, uninterrupted, damage
+):
+    workdir = str(tmp_path / "run")
+    config = smoke(4)  # checkpoints at steps 2 and 4 (checkpoint_every = 2)
+    train.train_and_evaluate(config, workdir)
+    target = _largest_file(os.path.join(workdir, "checkpoints", "4"))
+    with open(target, "r+b") as f:
+        if damage == "bytes":
+            f.seek(os.path.getsize(target) // 2)
+            f.write(b"\xff" * 16)
+        else:  # one flipped bit
+            f.seek(os.path.getsize(target) // 2)
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0x01]))
+    damaged_bytes = open(target, "rb").read()
+
+    with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/4 is damaged"):
+        evaluate.load_run(workdir)
+
+    config.num_steps = 6
+    resumed = train.train_and_evaluate(config, workdir)  # from step 2: the newest that verifies
+    for a, b in zip(_leaves(resumed.params), _leaves(uninterrupted.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    moved = os.path.join(workdir, "bad_checkpoints", "4")
+    kept = os.path.join(moved, os.path.relpath(target, os.path.join(workdir, "checkpoints", "4")))
+    assert open(kept, "rb").read() == damaged_bytes  # kept as it was, not overwritten
+    assert os.path.exists(moved + ".manifest.json")
+
+
+def test_checkpoints_without_a_manifest_still_load(tmp_path):
+    workdir = str(tmp_path / "run")
+    state = train.train_and_evaluate(smoke(2), workdir)
+    shutil.rmtree(os.path.join(workdir, checkpointing.MANIFESTS))  # as written by older pga_jax
+    run = evaluate.load_run(workdir)
+    for a, b in zip(_leaves(run.state.params), _leaves(state.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path):
+    config = smoke(2)
+    state, _ = train.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    nan_encoder = jax.tree.map(lambda x: x * jnp.nan, state.params["encoder"])
+    bad = state.replace(params={**state.params, "encoder": nan_encoder})
+    ckpt = checkpointing.Checkpointer(str(tmp_path), 2)
+    ckpt.save(2, bad)  # a checksum of NaNs verifies: the finiteness check must catch it
+    with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/2 holds NaN/inf"):
+        ckpt.restore_latest(state)
+    ckpt.close()
+
+
+def test_manifests_follow_the_kept_checkpoints(tmp_path):
+    workdir = str(tmp_path / "run")
+    config = smoke(6)
+    config.keep_checkpoints = 2
+    train.train_and_evaluate(config, workdir)
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
+    assert sorted(os.listdir(os.path.join(workdir, checkpointing.MANIFESTS))) == [
+        "4.json",
+        "6.json",
+    ]
