@@ -233,3 +233,22 @@ def test_config_chooses_the_strided_conv_implementation(fast):
         else (models.plain_conv, models.plain_conv_transpose)
     )
     assert (model.encoder.conv, model.decoder.dconv) == want
+
+
+def test_a_torn_metrics_line_is_skipped_by_training_and_report(tmp_path):
+    """A crash mid-write leaves a torn last line in metrics.jsonl: the resumed run finishes
+    (its final curves read the file), the new rows start on lines of their own, and report
+    reads the run."""
+    from pga_jax import report
+
+    workdir = tmp_path / "lpga" / "seed=0"
+    config = smoke_config("lpga")
+    config.num_steps = 2
+    train.train_and_evaluate(config, str(workdir))
+    with open(workdir / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "loss": 0.1')  # torn: no closing brace, no newline
+    config.num_steps = 4
+    assert int(train.train_and_evaluate(config, str(workdir)).step) == 4
+    assert list(curves.read_metrics(str(workdir))) == [2, 4]
+    report.write_report([str(tmp_path / "*" / "*")], str(tmp_path / "report"))
+    assert (tmp_path / "report" / "curves.png").exists()

@@ -1,7 +1,8 @@
 """Training curves: the logged scalars of a run (`WORKDIR/metrics.jsonl`) as a PNG.
 
 The loop appends one JSON line per `log_every` steps; after a resume, steps logged again
-replace the earlier lines (the last line of a step wins).
+replace the earlier lines (the last line of a step wins). A line torn by a crash mid-write
+(not JSON, or not a row) is skipped with one warning, and the next append starts a new line.
 
     python -m pga_jax.curves --workdir=runs/fm [--out=curves.png]
 """
@@ -12,6 +13,7 @@ import json
 import os
 
 import matplotlib
+from absl import logging
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -21,20 +23,37 @@ FID_FILE = "fid.jsonl"  # FID during training (train.py, config.fid_every > 0)
 
 
 def append_metrics(workdir: str, step: int, scalars: dict, name: str = METRICS_FILE) -> None:
-    """Appends {"step": step, **scalars} as one JSON line to WORKDIR/name."""
-    with open(os.path.join(workdir, name), "a") as f:
-        f.write(json.dumps({"step": step, **scalars}) + "\n")
+    """Appends {"step": step, **scalars} as one JSON line to WORKDIR/name (on a line of its
+    own, also after a line torn by a crash)."""
+    path = os.path.join(workdir, name)
+    with open(path, "a+b") as f:
+        torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END) or f.read(1) != b"\n")
+        f.write((("\n" if torn else "") + json.dumps({"step": step, **scalars}) + "\n").encode())
 
 
 def read_metrics(workdir: str, name: str = METRICS_FILE) -> dict[int, dict]:
     """{step: scalars} from WORKDIR/name (the last line of a step wins)."""
     rows: dict[int, dict] = {}
     path = os.path.join(workdir, name)
-    with open(path) as f:
-        for line in f:
-            if line.strip():
+    skipped = []
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                rows[int(row.pop("step"))] = row
+                step = int(row.pop("step"))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                skipped.append(number)
+                continue
+            rows[step] = row
+    if skipped:
+        logging.warning(
+            "%s: skipped %d unreadable line(s) (%s), e.g. torn by a crash mid-write",
+            path,
+            len(skipped),
+            ", ".join(map(str, skipped[:5])),
+        )
     return dict(sorted(rows.items()))
 
 
