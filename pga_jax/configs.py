@@ -12,6 +12,7 @@ key is an error (see `main.py`).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 import ml_collections
@@ -191,6 +192,50 @@ def upgrade(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return c
 
 
+# config.json's record of settings changed on a resume (train_and_evaluate(...,
+# allow_changed_settings=True)): [{"step": S, "set": {"objective.alpha": 0.0, ...}}, ...], each
+# in force for the steps after S.
+CHANGES = "changes"
+# The blocks whose values change what a run learns: resuming with others is refused unless asked.
+TRAINING_BLOCKS = ("objective", "optim")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def settings_at(saved: dict, step: int) -> dict:
+    """The settings of a run's config.json in force at training step `step`: the original
+    ones with every recorded change made before `step` applied (and no `changes` key)."""
+    settings = json.loads(json.dumps({k: v for k, v in saved.items() if k != CHANGES}))
+    for change in saved.get(CHANGES, []):
+        if change["step"] < step:
+            for dotted, value in change["set"].items():
+                *parents, leaf = dotted.split(".")
+                node = settings
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[leaf] = value
+    return settings
+
+
+def changed_settings(before: dict, after: dict) -> dict[str, tuple]:
+    """{dotted key: (before, after)} of the TRAINING_BLOCKS fields that differ."""
+    old = _flat({b: before.get(b, {}) for b in TRAINING_BLOCKS})
+    new = _flat({b: after.get(b, {}) for b in TRAINING_BLOCKS})
+    return {
+        k: (old.get(k), new.get(k))
+        for k in sorted(old.keys() | new.keys())
+        if old.get(k) != new.get(k)
+    }
+
+
 def validate(c: ml_collections.ConfigDict) -> None:
     """Raises ConfigError (one line, naming the field) for a config that cannot run."""
     if c.dataset not in data.DATASETS:
@@ -224,3 +269,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
         )
     if c.optim.learning_rate <= 0:
         raise ConfigError(f"config.optim.learning_rate={c.optim.learning_rate} must be positive")
+    if not 0 <= c.optim.momentum < 1:
+        raise ConfigError(f"config.optim.momentum={c.optim.momentum} must be in [0, 1)")
+    for key in ("encoder_lr_scale", "decoder_lr_scale"):
+        if not c.optim[key] > 0:
+            raise ConfigError(f"config.optim.{key}={c.optim[key]} must be positive")

@@ -24,6 +24,11 @@ config_flags.DEFINE_config_file(
     lock_config=True,
 )
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images.")
+flags.DEFINE_bool(
+    "allow_changed_settings",
+    False,
+    "Resume with other objective / optimiser values than the run's (config.json records it).",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -67,7 +72,7 @@ def main(argv):
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
     try:
-        train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
     except errors.UserError as e:  # fixable from the command line: one line, no traceback
         errors.exit_with(e)
 

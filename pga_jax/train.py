@@ -215,6 +215,37 @@ def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
         atomic.write_json(path, current)
 
 
+def _check_same_settings(
+    config: ml_collections.ConfigDict, workdir: str, start: int, allow_changes: bool
+) -> None:
+    """Refuses to resume at step `start` with other objective / optimiser values than the run
+    had, unless `allow_changes`: then config.json records the change with its step."""
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    in_force = configs.upgrade(ml_collections.ConfigDict(configs.settings_at(saved, start + 1)))
+    current = json.loads(config.to_json_best_effort())
+    diff = configs.changed_settings(in_force.to_dict(), current)
+    if not diff or start == 0 and not saved.get(configs.CHANGES):
+        if diff:  # nothing trained yet: the run starts with the new settings
+            atomic.write_json(path, current)
+        return
+    listed = ", ".join(f"{k}={old!r} -> {new!r}" for k, (old, new) in diff.items())
+    if not allow_changes:
+        raise configs.ConfigError(
+            f"{workdir} was trained to step {start} with other settings ({listed}); pass "
+            "--allow_changed_settings to change them from here on (config.json records it), "
+            "or use a new --workdir"
+        )
+    saved.setdefault(configs.CHANGES, []).append(
+        {"step": start, "set": {k: new for k, (_, new) in diff.items()}}
+    )
+    atomic.write_json(path, saved)
+    logging.warning(
+        "Settings changed from step %d on: %s (recorded in %s)", start + 1, listed, path
+    )
+
+
 def _mean_metrics(history: list[dict]) -> dict[str, float]:
     stacked = jax.device_get(history)
     return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
@@ -267,8 +298,13 @@ def evaluate_fid(state, model, config, generate, step: int) -> dict:
     return score.score_arrays(samples, config.fid_ref_stats, kid=False, pr=False)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
-    """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state."""
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, allow_changed_settings: bool = False
+) -> TrainState:
+    """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state.
+
+    Resuming with other objective / optimiser settings than the run's is refused unless
+    `allow_changed_settings` (then config.json records each change with its step)."""
     configs.validate(config)
     train_images = load_training_images(config)
     _check_same_run(config, workdir)
@@ -280,6 +316,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         state = restored
         logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)
     start = int(state.step)
+    _check_same_settings(config, workdir, start, allow_changed_settings)
 
     writer = writers.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:

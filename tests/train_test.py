@@ -1,5 +1,6 @@
 """The train step and loop under `:smoke` configs (synthetic data, tiny steps)."""
 
+import json
 import os
 
 import jax
@@ -183,7 +184,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config.num_steps = 8
     config.optim.learning_rate = 1e30
     with pytest.raises(train.NonFiniteLossError, match="last good checkpoint"):
-        train.train_and_evaluate(config, str(tmp_path))
+        train.train_and_evaluate(config, str(tmp_path), allow_changed_settings=True)
     ckpt = checkpointing.Checkpointer(str(tmp_path), 2)
     assert ckpt.latest_step() == 2
     state, _ = train.create_train_state(config, (28, 28, 1))
@@ -252,3 +253,46 @@ def test_a_torn_metrics_line_is_skipped_by_training_and_report(tmp_path):
     assert list(curves.read_metrics(str(workdir))) == [2, 4]
     report.write_report([str(tmp_path / "*" / "*")], str(tmp_path / "report"))
     assert (tmp_path / "report" / "curves.png").exists()
+
+
+def test_resuming_with_other_settings_is_refused_unless_asked_and_then_recorded(tmp_path):
+    """Issue 19.3: alpha = gamma = 0 on a resume would silently make an LPGA run an ablation."""
+    from pga_jax import evaluate, report
+
+    workdir = str(tmp_path / "run")
+    config = smoke_config("lpga")
+    config.num_steps = 2
+    train.train_and_evaluate(config, workdir)
+    config.num_steps = 4
+    config.objective.update(alpha=0.0, gamma=0.0)
+    with pytest.raises(configs.ConfigError) as refused:
+        train.train_and_evaluate(config, workdir)
+    message = str(refused.value)
+    assert "objective.alpha=0.06 -> 0.0" in message and "objective.gamma=0.015 -> 0.0" in message
+    assert "--allow_changed_settings" in message and "\n" not in message
+    assert evaluate.read_config(workdir).objective.alpha == 0.06  # nothing recorded
+
+    assert int(train.train_and_evaluate(config, workdir, allow_changed_settings=True).step) == 4
+    with open(os.path.join(workdir, "config.json")) as f:
+        saved = json.load(f)
+    assert saved["objective"]["alpha"] == 0.06  # the original settings stay
+    assert saved["changes"] == [
+        {"step": 2, "set": {"objective.alpha": 0.0, "objective.gamma": 0.0}}
+    ]
+    assert evaluate.read_config(workdir, step=2).objective.alpha == 0.06
+    assert evaluate.read_config(workdir).objective.alpha == 0.0  # at the latest checkpoint, 4
+    record = {"objective": evaluate.read_config(workdir).objective.to_dict()}
+    assert report.row_label(record) == "lpga (alpha=beta=0)"
+    # resuming again with the settings now in force needs no flag
+    config.num_steps = 6
+    assert int(train.train_and_evaluate(config, workdir).step) == 6
+
+
+@pytest.mark.parametrize(
+    "field,value", [("momentum", 5.0), ("momentum", 1.0), ("encoder_lr_scale", 0.0)]
+)
+def test_optimiser_settings_are_validated(field, value):
+    config = smoke_config("lpga")
+    config.optim[field] = value
+    with pytest.raises(configs.ConfigError, match=f"config.optim.{field}="):
+        configs.validate(config)

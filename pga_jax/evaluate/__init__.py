@@ -74,8 +74,9 @@ class Run:
         return int(self.state.step)
 
 
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-    """WORKDIR/config.json, as the trainer wrote it when the run started."""
+def read_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:
+    """WORKDIR/config.json: the settings in force at training step `step` (default: those of
+    the latest checkpoint), i.e. with the changes recorded before it applied."""
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         raise EvaluationError(
@@ -83,8 +84,11 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
             "(train first: python -m pga_jax.main --config=... --workdir=...)"
         )
     with open(path) as f:
-        # Runs of older versions (e.g. LVPGA's vrec / vkld, now gamma_prime / eta) still load.
-        return configs.upgrade(ml_collections.ConfigDict(json.load(f)))
+        saved = json.load(f)
+    if step is None:
+        step = workdirs.latest_checkpoint_step(workdir) or 0
+    # Runs of older versions (e.g. LVPGA's vrec / vkld, now gamma_prime / eta) still load.
+    return configs.upgrade(ml_collections.ConfigDict(configs.settings_at(saved, step)))
 
 
 def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> Run:
