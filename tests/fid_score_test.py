@@ -173,3 +173,34 @@ def test_cli_distance_saves_its_out_file_even_when_stdout_is_closed(tmp_path):
     proc.stdout.close()  # the reader is gone before anything is printed
     proc.wait(timeout=300)
     assert json.loads(out.read_text())["n_ref"] == 60
+
+
+# Issue 19.2: inputs the FID would otherwise score silently wrong.
+
+
+def test_float_images_in_0_255_nan_pixels_and_other_integers_are_refused(feature_fn, images):
+    ref = score.compute_stats(images, feature_fn, keep_features=0)
+    # Identical images as 0..255 floats quantised to white: FID 237.75 before, now refused.
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\].*pass uint8, or x / 127.5 - 1"):
+        score.score_arrays(images.astype(np.float32), ref, feature_fn=feature_fn)
+    with_nan = images.astype(np.float32) / 127.5 - 1
+    with_nan[0, 3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match="1 pixels are NaN or inf"):
+        score.score_arrays(with_nan, ref, feature_fn=feature_fn)
+    with pytest.raises(ValueError, match="must be uint8"):
+        score.score_arrays(images.astype(np.int32), ref, feature_fn=feature_fn)
+
+
+def test_samples_unlike_the_reference_images_are_refused(feature_fn, images, tmp_path):
+    """Statistics record (H, W, C) of their images: RGB samples against grey statistics, or
+    another size, are refused; statistics of older files (no record) are not checked."""
+    grey = images[..., :1]
+    path = tmp_path / "grey.npz"
+    score.save_stats(path, score.compute_stats(grey, feature_fn, keep_features=0))
+    ref = score.load_stats(path)
+    assert ref["image_shape"] == (32, 32, 1)
+    with pytest.raises(ValueError, match="images are 32x32x3 but .* made from 32x32x1 images"):
+        score.score_arrays(images, ref, feature_fn=feature_fn, kid=False, pr=False)
+    assert score.score_arrays(grey[..., 0], ref, feature_fn=feature_fn, kid=False, pr=False)
+    del ref["image_shape"]  # as an older statistics file
+    score.score_arrays(images, ref, feature_fn=feature_fn, kid=False, pr=False)

@@ -251,6 +251,8 @@ def test_a_torn_metrics_line_is_skipped_by_training_and_report(tmp_path):
     config.num_steps = 4
     assert int(train.train_and_evaluate(config, str(workdir)).step) == 4
     assert list(curves.read_metrics(str(workdir))) == [2, 4]
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and lines[1] == '{"step": 3, "loss": 0.1'  # kept, not merged
     report.write_report([str(tmp_path / "*" / "*")], str(tmp_path / "report"))
     assert (tmp_path / "report" / "curves.png").exists()
 

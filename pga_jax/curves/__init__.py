@@ -26,9 +26,13 @@ def append_metrics(workdir: str, step: int, scalars: dict, name: str = METRICS_F
     """Appends {"step": step, **scalars} as one JSON line to WORKDIR/name (on a line of its
     own, also after a line torn by a crash)."""
     path = os.path.join(workdir, name)
-    with open(path, "a+b") as f:
-        torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END) or f.read(1) != b"\n")
-        f.write((("\n" if torn else "") + json.dumps({"step": step, **scalars}) + "\n").encode())
+    torn = False
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+    with open(path, "a") as f:
+        f.write(("\n" if torn else "") + json.dumps({"step": step, **scalars}) + "\n")
 
 
 def read_metrics(workdir: str, name: str = METRICS_FILE) -> dict[int, dict]:

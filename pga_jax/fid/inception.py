@@ -342,6 +342,7 @@ class FeatureFn:
             images = images[..., None]
         if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
             raise ValueError(f"expected (N, H, W[, 1|3]) images with N > 0, got {images.shape}")
+        resize.check_images(images)
         if images.dtype == np.float64:  # quantise on the host, bit-exact with the original
             images = resize.quantize_to_uint8(images)
         n, outs = images.shape[0], []

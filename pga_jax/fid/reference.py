@@ -157,6 +157,7 @@ def compute_stats_resumable(
         protocol=feature_fn.protocol,
         weights_sha256=feature_fn.weights_sha256,
         keep_features=keep_features,
+        image_shape=score.image_shape_of(images),
     )
     st["images_sha256"] = meta["images_sha256"]
     score.save_stats(out, st)

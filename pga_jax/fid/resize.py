@@ -98,6 +98,30 @@ def resize_bilinear(x: jax.Array, out_hw: tuple[int, int], sampling: str) -> jax
     return jnp.einsum("pw,nowc->nopc", cols, x, precision=hp)
 
 
+def check_images(images: np.ndarray) -> None:
+    """Refuses (ValueError, one line) images the FID would score silently wrong: float pixels
+    that are NaN / inf or outside [-1, 1] (e.g. 0..255 floats, which quantise to white), and
+    integers that are not uint8. uint8 images and [-1, 1] floats pass."""
+    if np.issubdtype(images.dtype, np.floating):
+        finite = np.isfinite(images)
+        if not finite.all():
+            raise ValueError(
+                f"{int(images.size - finite.sum())} pixels are NaN or inf; FID needs finite "
+                "images (check the model that made them)"
+            )
+        lo, hi = float(images.min()), float(images.max())
+        if lo < -1.0 - RANGE_SLACK or hi > 1.0 + RANGE_SLACK:
+            hint = " (0..255 floats: pass uint8, or x / 127.5 - 1)" if hi > 2 else ""
+            raise ValueError(
+                f"float images must lie in [-1, 1], these span [{lo:.4g}, {hi:.4g}]{hint}"
+            )
+    elif images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0..255) or float ([-1, 1]), got {images.dtype}")
+
+
+RANGE_SLACK = 2 / 255  # one quantisation step: pixels within it of [-1, 1] quantise to 0 / 255
+
+
 def quantize_to_uint8(x):
     """Original code's ``im2uint``: ``((x + 1) / 2 * 255).astype(uint8)`` for [-1, 1] images.
 

@@ -36,10 +36,24 @@ def get_feature_fn(
     return inception.make_feature_fn(params, protocol, batch_size=batch_size, weights_sha256=digest)
 
 
+def image_shape_of(images) -> tuple[int, int, int]:
+    """(H, W, C) of (N, H, W[, C]) images: what statistics record they were made from."""
+    shape = tuple(int(d) for d in np.shape(images)[1:])
+    return shape if len(shape) == 3 else (*shape, 1)
+
+
 def stats_from_features(
-    features, *, protocol: str, weights_sha256: str, keep_features: int = 5000, seed: int = 0
+    features,
+    *,
+    protocol: str,
+    weights_sha256: str,
+    keep_features: int = 5000,
+    seed: int = 0,
+    image_shape: tuple[int, int, int] | None = None,
 ) -> dict:
-    """Statistics dict of (N, 2048) features; keeps a seeded subset of rows for KID / P-R."""
+    """Statistics dict of (N, 2048) features; keeps a seeded subset of rows for KID / P-R.
+    `image_shape` (H, W, C) of the images they came from is recorded, so samples of another
+    size or channel count are refused against them."""
     features = np.asarray(features)
     mu, sigma = stats.mean_and_cov(features)
     out = {
@@ -49,6 +63,8 @@ def stats_from_features(
         "protocol": protocol,
         "weights_sha256": weights_sha256,
     }
+    if image_shape is not None:
+        out["image_shape"] = np.asarray(image_shape, np.int64)
     if keep_features > 0:
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.permutation(features.shape[0])[:keep_features])
@@ -62,6 +78,7 @@ def compute_stats(images, feature_fn: inception.FeatureFn, **kwargs) -> dict:
         feature_fn(images),
         protocol=feature_fn.protocol,
         weights_sha256=feature_fn.weights_sha256,
+        image_shape=image_shape_of(images),
         **kwargs,
     )
 
@@ -87,6 +104,8 @@ def load_stats(path: str | os.PathLike) -> dict:
                 if "weights_sha256" in z.files
                 else UNKNOWN,
             }
+            if "image_shape" in z.files:  # (H, W, C) of the images; older files lack it
+                out["image_shape"] = tuple(int(d) for d in z["image_shape"])
             if "images_sha256" in z.files:  # written by fid.reference
                 out["images_sha256"] = str(z["images_sha256"])
             if "features" in z.files:
@@ -218,6 +237,14 @@ def score_arrays(
             ref_protocol = ref.get("protocol", UNKNOWN)
             protocol = resize.DEFAULT_PROTOCOL if ref_protocol == UNKNOWN else ref_protocol
         feature_fn = get_feature_fn(protocol, weights_path)
+    made_from = ref.get("image_shape")
+    if made_from is not None and tuple(made_from) != image_shape_of(images):
+        h, w, c = image_shape_of(images)
+        rh, rw, rc = made_from
+        raise ValueError(
+            f"the images are {h}x{w}x{c} but the reference statistics were made from "
+            f"{rh}x{rw}x{rc} images; score them against statistics of images like them"
+        )
     feats = feature_fn(images)
     return score_features(
         feats,
