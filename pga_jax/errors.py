@@ -14,7 +14,7 @@ class UserError(Exception):
     """A failure the message tells the user how to fix; shown as one line."""
 
 
-def exit_with(error: BaseException) -> None:
+def exit_with(error: BaseException | str) -> None:
     """Ends the process with the one line `error: <message>` (exit status 1)."""
     text = " ".join(str(error).split("\n"))
     sys.exit(f"error: {text}")

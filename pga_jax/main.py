@@ -73,6 +73,15 @@ def main(argv):
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
+    except train.Stopped as e:  # SIGINT / SIGTERM between steps: checkpoint saved
+        print(e, file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # before the loop (loading, compiling) or a second Ctrl-C
+        print("interrupted; the same command resumes from the latest checkpoint", file=sys.stderr)
+        sys.exit(130)
+    except OSError as e:  # e.g. a workdir that cannot be written: disk full, permission, a file
+        where = f"{e.filename}: " if e.filename else ""
+        errors.exit_with(f"{where}{e.strerror or e}; earlier checkpoints are kept")
     except errors.UserError as e:  # fixable from the command line: one line, no traceback
         errors.exit_with(e)
 

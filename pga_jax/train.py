@@ -8,11 +8,14 @@ run would have seen. The batch is an ordinary array argument, ready to be sharde
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -37,6 +40,42 @@ from pga_jax import (
     optim,
     writers,
 )
+
+
+class Stopped(errors.UserError):
+    """SIGINT / SIGTERM stopped the run between two steps, after saving a checkpoint of the
+    last step; the process should exit with `exit_code` (128 + the signal: 130, 143)."""
+
+    def __init__(self, step: int, signum: int):
+        super().__init__(f"stopped at step {step}; the same command resumes")
+        self.step, self.exit_code = step, 128 + signum
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """While inside, SIGINT / SIGTERM only record a request (yielded list of signal numbers)
+    that the loop honours between steps, so a checkpoint save in flight is always finished;
+    a second signal acts at once (KeyboardInterrupt / SystemExit). Main thread only."""
+    requested: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signums}
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+        requested.append(signum)
+        logging.warning("%s: stopping after this step", signal.Signals(signum).name)
+
+    for s in signums:
+        signal.signal(s, handler)
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class NonFiniteLossError(errors.UserError, FloatingPointError):
@@ -343,8 +382,19 @@ def train_and_evaluate(
         config.num_steps,
     )
     t0 = time.time()
-    try:
+    saved = start
+    with contextlib.ExitStack() as stack:
+        stack.callback(writer.flush)
+        stack.callback(checkpointer.close)
+        stack.callback(checkpointer.wait)
+        requested = stack.enter_context(stop_requests())
         for step in range(start + 1, config.num_steps + 1):
+            if requested:  # SIGINT / SIGTERM: save the last step (checked) and stop
+                if saved < step - 1:
+                    if history:
+                        _check_finite(_mean_metrics(history[-1:]), step - 1, checkpointer)
+                    checkpointer.save(step - 1, state)
+                raise Stopped(step - 1, requested[0])
             batch = next(batches)
             state, metrics = step_fn(state, batch, hparams)
             if history:  # at most one step in flight: honest steps/s, bounded queue
@@ -369,10 +419,7 @@ def train_and_evaluate(
                 if history:  # never save a state whose recent losses were not checked
                     _check_finite(_mean_metrics(history[-1:]), step, checkpointer)
                 checkpointer.save(step, state)
-    finally:
-        checkpointer.wait()
-        checkpointer.close()
-        writer.flush()
+                saved = step
     if config.num_steps > start:
         curves.plot_curves(workdir)
         logging.info("Done: %d steps in %.1f s", config.num_steps - start, time.time() - t0)

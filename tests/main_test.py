@@ -1,10 +1,14 @@
 """The command line: bad input is one clear line (no traceback) and writes nothing."""
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from cli_helper import run_module
+from cli_helper import ROOT, run_module
 
 CONFIG = "experiments/fashion_mnist_lpga.py:smoke"
 
@@ -67,3 +71,48 @@ def test_smoke_run_trains_writes_images_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Resumed from step 4" in again.stderr
     assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "6"]
+
+
+def _start_main(workdir, *args):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "pga_jax.main", f"--config={CONFIG}", f"--workdir={workdir}"]
+    return subprocess.Popen([*command, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_saves_stops_cleanly_and_the_same_command_resumes(tmp_path, signum, code):
+    """Issue 19.6: with a checkpoint after every step, a signal lands during a save or between
+    two: the save in flight finishes, the last step is saved, one line says where it stopped."""
+    workdir = tmp_path / "run"
+    args = ("--config.num_steps=100000", "--config.checkpoint_every=1", "--config.log_every=1")
+    proc = _start_main(workdir, *args)
+    _wait_for(workdir / "checkpoints" / "3", proc)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    step = int(last.split()[3].rstrip(";"))
+    assert last == f"stopped at step {step}; the same command resumes"
+    assert "Traceback" not in stderr
+    checkpoints = os.listdir(workdir / "checkpoints")
+    assert str(step) in checkpoints and not [c for c in checkpoints if "tmp" in c]
+    again = run_main(f"--config={CONFIG}", f"--config.num_steps={step + 1}", workdir=workdir)
+    assert again.returncode == 0 and f"Resumed from step {step}" in again.stderr
+
+
+def test_a_workdir_that_cannot_be_created_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = run_main(f"--config={CONFIG}", workdir=blocker / "run")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert _error_lines(result.stderr) == [
+        f"error: {blocker / 'run'}: Not a directory; earlier checkpoints are kept"
+    ]
