@@ -8,6 +8,8 @@ Starting again with the same --workdir resumes from its latest checkpoint.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 
 import jax
@@ -45,7 +47,9 @@ def parse_flags(argv: list[str]) -> list[str]:
         text = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
         sys.exit(f"FATAL Flags parsing error: {text}\nPass --helpshort or --helpfull to see help.")
     except (AttributeError, KeyError) as e:
-        name = str(e).strip("'\"")
+        text = str(e.args[0]) if e.args else str(e)
+        name = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)[0] if text else "?"
+        suggestion = re.search(r'Did you mean "([^"]+)"', text)
         bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
         renamed = [
             f"{cls.name}: {old} is now {new}"
@@ -61,6 +65,8 @@ def parse_flags(argv: list[str]) -> list[str]:
                 "the objective's: python -m pga_jax.objectives)"
             )
         )
+        if suggestion and not renamed:
+            hint = f"did you mean {suggestion.group(1)!r}?"
         sys.exit(
             f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; {hint}"
         )
@@ -69,6 +75,12 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    config_file = config_flags.get_config_filename(FLAGS["config"]).split(":", 1)[0]
+    if not os.path.isfile(config_file):
+        errors.exit_with(
+            f"--config={config_file}: no such file (the configs are experiments/*.py; "
+            "a variant follows a colon: experiments/mnist_lpga.py:smoke)"
+        )
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
     try:

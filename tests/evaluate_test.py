@@ -182,3 +182,9 @@ def test_reference_statistics_fall_back_to_the_dataset_cache(tmp_path, monkeypat
     assert evaluate.load_ref_stats(str(explicit), config)[0]["n"] == 7
     config.data.source = "synthetic"
     assert evaluate.load_ref_stats("", config)[1] is None
+
+
+def test_a_config_json_that_is_not_json_is_one_line(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(evaluate.EvaluationError, match=r"config.json cannot be read as JSON"):
+        evaluate.read_config(str(tmp_path))

@@ -83,8 +83,11 @@ def read_config(workdir: str, step: int | None = None) -> ml_collections.ConfigD
             f"{workdir} has no config.json: not a training workdir "
             "(train first: python -m pga_jax.main --config=... --workdir=...)"
         )
-    with open(path) as f:
-        saved = json.load(f)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise EvaluationError(f"{path} cannot be read as JSON ({e}); restore it from a copy") from e
     if step is None:
         step = workdirs.latest_checkpoint_step(workdir) or 0
     # Runs of older versions (e.g. LVPGA's vrec / vkld, now gamma_prime / eta) still load.
