@@ -15,6 +15,8 @@ overwritten); when none verifies, nothing is moved and the error is raised.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -81,6 +83,13 @@ class Checkpointer:
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
         )
+        self._failed: list[int] = []  # steps whose save failed (their temporary folders go)
+
+    def _remove_incomplete(self) -> None:
+        """Removes the temporary folders of this process's failed saves (only those)."""
+        for step in self._failed:
+            for tmp in glob.glob(os.path.join(self.directory, f"{step}.orbax-checkpoint-tmp*")):
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -94,8 +103,20 @@ class Checkpointer:
     def save(self, step: int, state) -> None:
         """Saves `state` as checkpoint `step`, waits for it, then writes its manifest (and
         drops the manifests of checkpoints orbax has since deleted)."""
-        self._manager.save(step, args=ocp.args.StandardSave(state))
-        self._manager.wait_until_finished()
+        try:
+            self._manager.save(step, args=ocp.args.StandardSave(state))
+            self._manager.wait_until_finished()
+        except Exception as e:  # disk full, permission, ...: orbax raises many types
+            with contextlib.suppress(Exception):  # let its background writers end first
+                self._manager.wait_until_finished()
+            self._failed.append(step)
+            self._remove_incomplete()
+            text = " ".join(str(e).split())
+            cause = "no space left on device" if "No space left" in text else text[:200]
+            raise CheckpointError(
+                f"saving checkpoint {self.path(step)} failed ({type(e).__name__}: {cause}); "
+                "earlier checkpoints are kept: free space (or fix the folder) and rerun"
+            ) from e
         atomic.write_json(self.manifest_path(step), {"step": step, **self._manifest_of(step)})
         kept = {str(s) for s in self._manager.all_steps()}
         folder = os.path.join(self.workdir, MANIFESTS)
@@ -185,7 +206,16 @@ class Checkpointer:
         return dest
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        """Waits for saves in flight (`save` already waits for its own, and reports a failure
+        as CheckpointError, so what is left here is only logged)."""
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            logging.warning("checkpoint save failed: %s", " ".join(str(e).split())[:200])
 
     def close(self) -> None:
-        self._manager.close()
+        try:
+            self._manager.close()
+        except Exception as e:
+            logging.warning("closing the checkpoint manager: %s", " ".join(str(e).split())[:200])
+        self._remove_incomplete()  # again: orbax's writers may have recreated them

@@ -95,3 +95,26 @@ def test_manifests_follow_the_kept_checkpoints(tmp_path):
         "4.json",
         "6.json",
     ]
+
+
+def test_a_failed_save_is_one_line_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    """Disk full (as orbax reports it: a ValueError from its writer threads) during a save:
+    one CheckpointError naming the checkpoint and the cause; the save's temporary folder goes;
+    earlier checkpoints stay. (By hand on a 3 MB tmpfs the same line ends the run.)"""
+    config = smoke(2)
+    state, _ = train.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    ckpt = checkpointing.Checkpointer(str(tmp_path), 3)
+    ckpt.save(2, state)
+
+    def full_disk(step, args):
+        os.makedirs(os.path.join(ckpt.directory, f"{step}.orbax-checkpoint-tmp", "d"))
+        raise ValueError('RESOURCE_EXHAUSTED: Error writing "x": No space left on device')
+
+    monkeypatch.setattr(ckpt._manager, "save", full_disk)
+    with pytest.raises(checkpointing.CheckpointError) as failed:
+        ckpt.save(4, state)
+    assert str(failed.value).startswith(f"saving checkpoint {ckpt.path(4)} failed")
+    assert "no space left on device" in str(failed.value) and "\n" not in str(failed.value)
+    assert sorted(os.listdir(ckpt.directory)) == ["2"]
+    monkeypatch.undo()
+    ckpt.close()
