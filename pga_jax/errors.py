@@ -18,3 +18,13 @@ def exit_with(error: BaseException | str) -> None:
     """Ends the process with the one line `error: <message>` (exit status 1)."""
     text = " ".join(str(error).split("\n"))
     sys.exit(f"error: {text}")
+
+
+def plain_load_error(error: BaseException) -> str:
+    """`error` from `np.load(..., allow_pickle=False)` in words that fit pga_jax: numpy's advice
+    to "load it unsafely" (its answer to any file that is not a plain array file) becomes a
+    statement that the file is damaged or not plain arrays, which pga_jax never unpickles."""
+    text = " ".join(str(error).split())
+    if "allow_pickle" in text or "pickled" in text:
+        return "not a plain .npy / .npz array file (damaged, or pickled objects, never loaded)"
+    return text

@@ -204,3 +204,12 @@ def test_samples_unlike_the_reference_images_are_refused(feature_fn, images, tmp
     assert score.score_arrays(grey[..., 0], ref, feature_fn=feature_fn, kid=False, pr=False)
     del ref["image_shape"]  # as an older statistics file
     score.score_arrays(images, ref, feature_fn=feature_fn, kid=False, pr=False)
+
+
+def test_a_garbage_npz_is_refused_without_numpys_advice_to_unpickle(tmp_path):
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(b"garbage" * 10)
+    with pytest.raises(ValueError) as refused:
+        score.load_stats(path)
+    assert "not a plain .npy / .npz array file" in str(refused.value)
+    assert "unsafely" not in str(refused.value) and "allow_pickle" not in str(refused.value)

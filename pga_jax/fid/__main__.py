@@ -23,6 +23,7 @@ interrupted command continues it, and rerunning a finished one reuses its file.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +75,24 @@ def load_images(spec: str) -> np.ndarray:
         if len({im.shape for im in ims}) != 1:
             raise ValueError(f"images under {path} differ in size/channels; resize them first")
         return np.stack(ims)
+    if path.suffix in (".npy", ".npz"):
+        try:
+            return _load_array_file(path)
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(f"cannot read {path}: {errors.plain_load_error(e)}") from e
+    raise ValueError(f"--images entry {spec} is not a .npz, .npy or a folder")
+
+
+def _load_array_file(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False)
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            for key in ("images", "x"):
-                if key in z.files:
-                    return z[key]
-            if len(z.files) == 1:
-                return z[z.files[0]]
-            raise ValueError(f"{path} has arrays {z.files}; name the images 'images'")
-    raise ValueError(f"--images entry {spec} is not a .npz, .npy or a folder")
+    with np.load(path, allow_pickle=False) as z:
+        for key in ("images", "x"):
+            if key in z.files:
+                return z[key]
+        if len(z.files) == 1:
+            return z[z.files[0]]
+        raise ValueError(f"it has arrays {z.files}; name the images 'images'")
 
 
 def _image_sets() -> list[np.ndarray]:

