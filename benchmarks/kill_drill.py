@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from pga_jax import workdirs  # no JAX: the runs are subprocesses
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = "experiments/mnist_lpga.py:smoke"
 
@@ -71,13 +73,6 @@ def final_leaves(workdir: str):
     return [np.asarray(x) for x in jax.tree.leaves(restored.state)], restored.step
 
 
-def latest_checkpoint(workdir: str) -> int:
-    folder = os.path.join(workdir, "checkpoints")
-    if not os.path.isdir(folder):
-        return 0
-    return max((int(s) for s in os.listdir(folder) if s.isdigit()), default=0)
-
-
 def logged_steps(workdir: str) -> int:
     from pga_jax import curves
 
@@ -115,7 +110,8 @@ def main(argv=None) -> int:
         workdir = os.path.join(root, f"trial{trial}")
         delay = rng.uniform(0.5, ref_s * 1.05)
         code, _ = run(workdir, args.steps, kill_after=delay)
-        trained, saved = logged_steps(workdir), latest_checkpoint(workdir)
+        trained = logged_steps(workdir)
+        saved = workdirs.latest_checkpoint_step(workdir) or 0
         for _ in range(3):  # resume until it finishes (a kill during start-up leaves nothing)
             code, _ = run(workdir, args.steps)
             if code == 0:

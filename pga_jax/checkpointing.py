@@ -117,15 +117,13 @@ class Checkpointer:
                 f"saving checkpoint {self.path(step)} failed ({type(e).__name__}: {cause}); "
                 "earlier checkpoints are kept: free space (or fix the folder) and rerun"
             ) from e
-        atomic.write_json(self.manifest_path(step), {"step": step, **self._manifest_of(step)})
+        files = checkpoint_files(self.path(step))
+        atomic.write_json(self.manifest_path(step), {"step": step, "files": files})
         kept = {str(s) for s in self._manager.all_steps()}
         folder = os.path.join(self.workdir, MANIFESTS)
         for name in os.listdir(folder):
             if name.endswith(".json") and name[: -len(".json")] not in kept:
                 os.remove(os.path.join(folder, name))
-
-    def _manifest_of(self, step: int) -> dict:
-        return {"files": checkpoint_files(self.path(step))}
 
     def verify(self, step: int) -> str | None:
         """Why checkpoint `step`'s files differ from its manifest, or None (also when it has
@@ -168,7 +166,7 @@ class Checkpointer:
         none). A checkpoint that fails verification raises CheckpointError; with `fallback`,
         the newest one that verifies is restored instead and the newer bad ones are moved to
         WORKDIR/bad_checkpoints/ (if none verifies, the error is raised, nothing moved)."""
-        bad: list[tuple[int, str]] = []
+        state, bad = None, []
         for step in sorted(self._manager.all_steps(), reverse=True):
             state, problem = self._restore(step, target)
             if problem is None:
@@ -176,11 +174,9 @@ class Checkpointer:
             bad.append((step, problem))
             if not fallback:
                 break
-        else:
-            step, state = None, None
         if not bad:
             return state
-        if state is None or not fallback:
+        if state is None:  # without fallback, or no checkpoint verifies: nothing is moved
             first, problem = bad[0]
             raise CheckpointError(
                 f"checkpoint {self.path(first)} {problem}; move that folder aside to resume "

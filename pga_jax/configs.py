@@ -225,6 +225,12 @@ def settings_at(saved: dict, step: int) -> dict:
     return settings
 
 
+def in_force(saved: dict, step: int) -> ml_collections.ConfigDict:
+    """The config of a run's config.json in force at training step `step`, in today's field
+    names (`settings_at`, then `upgrade`: runs of older versions still load)."""
+    return upgrade(ml_collections.ConfigDict(settings_at(saved, step)))
+
+
 def changed_settings(before: dict, after: dict) -> dict[str, tuple]:
     """{dotted key: (before, after)} of the TRAINING_BLOCKS fields that differ."""
     old = _flat({b: before.get(b, {}) for b in TRAINING_BLOCKS})

@@ -57,16 +57,15 @@ def parse_flags(argv: list[str]) -> list[str]:
             for old, new in cls.legacy_fields.items()
             if old == name
         ]
-        hint = (
-            f"renamed ({'; '.join(renamed)})"
-            if renamed
-            else (
+        if renamed:
+            hint = f"renamed ({'; '.join(renamed)})"
+        elif suggestion:
+            hint = f"did you mean {suggestion.group(1)!r}?"
+        else:
+            hint = (
                 "check the spelling against the config file (fields: pga_jax/configs.py; "
                 "the objective's: python -m pga_jax.objectives)"
             )
-        )
-        if suggestion and not renamed:
-            hint = f"did you mean {suggestion.group(1)!r}?"
         sys.exit(
             f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; {hint}"
         )

@@ -262,9 +262,8 @@ def _check_same_settings(
     path = os.path.join(workdir, "config.json")
     with open(path) as f:
         saved = json.load(f)
-    in_force = configs.upgrade(ml_collections.ConfigDict(configs.settings_at(saved, start + 1)))
     current = json.loads(config.to_json_best_effort())
-    diff = configs.changed_settings(in_force.to_dict(), current)
+    diff = configs.changed_settings(configs.in_force(saved, start + 1).to_dict(), current)
     if not diff or start == 0 and not saved.get(configs.CHANGES):
         if diff:  # nothing trained yet: the run starts with the new settings
             atomic.write_json(path, current)

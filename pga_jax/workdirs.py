@@ -1,7 +1,10 @@
 """The layout of a run's workdir, read without loading JAX or TensorFlow (sweeps, reports).
 
-WORKDIR/config.json            the run's config (train.py, written once)
+WORKDIR/config.json            the run's config (train.py, written once; settings changed on
+                               a resume are appended under "changes", configs.settings_at)
 WORKDIR/checkpoints/<step>/    orbax checkpoints (checkpointing.py)
+WORKDIR/checkpoint_manifests/  <step>.json: size and sha256 of each checkpoint file
+WORKDIR/bad_checkpoints/       checkpoints that failed verification, moved aside by training
 WORKDIR/metrics.jsonl          logged training scalars (pga_jax.curves)
 WORKDIR/fid.jsonl              FID during training, when config.fid_every > 0
 WORKDIR/eval/eval.json         the evaluation of the latest checkpoint (pga_jax.evaluate)

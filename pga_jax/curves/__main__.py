@@ -1,9 +1,7 @@
-"""`python -m pga_jax.curves`: the command line of `pga_jax.curves` (see its docstring).
-
-Its flags are defined here, at module level, and only here: this module runs only as a
-command, so other tools' flags (imported with their libraries) never meet its own.
-"""
-
+# `python -m pga_jax.curves`: the command line of `pga_jax.curves`.
+# Its flags are defined here, at module level, and only here: this module runs only as a
+# command, so the flags of other tools (imported with their libraries) never meet its own.
+# `--help` shows the library's docstring.
 from __future__ import annotations
 
 import sys
@@ -12,7 +10,7 @@ from absl import app, flags
 
 from pga_jax.curves import plot_curves
 
-__doc__ = sys.modules["pga_jax.curves"].__doc__  # --help shows the tool's own usage
+__doc__ = sys.modules["pga_jax.curves"].__doc__
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A training run's workdir.", required=True)

@@ -90,8 +90,7 @@ def read_config(workdir: str, step: int | None = None) -> ml_collections.ConfigD
         raise EvaluationError(f"{path} cannot be read as JSON ({e}); restore it from a copy") from e
     if step is None:
         step = workdirs.latest_checkpoint_step(workdir) or 0
-    # Runs of older versions (e.g. LVPGA's vrec / vkld, now gamma_prime / eta) still load.
-    return configs.upgrade(ml_collections.ConfigDict(configs.settings_at(saved, step)))
+    return configs.in_force(saved, step)  # older runs' names (LVPGA's vrec, ...) upgraded
 
 
 def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> Run:

@@ -1,9 +1,7 @@
-"""`python -m pga_jax.evaluate`: the command line of `pga_jax.evaluate` (see its docstring).
-
-Its flags are defined here, at module level, and only here: this module runs only as a
-command, so other tools' flags (imported with their libraries) never meet its own.
-"""
-
+# `python -m pga_jax.evaluate`: the command line of `pga_jax.evaluate`.
+# Its flags are defined here, at module level, and only here: this module runs only as a
+# command, so the flags of other tools (imported with their libraries) never meet its own.
+# `--help` shows the library's docstring.
 from __future__ import annotations
 
 import sys
@@ -14,7 +12,7 @@ from pga_jax import checkpointing, errors, workdirs
 from pga_jax.evaluate import evaluate
 from pga_jax.fid import resize
 
-__doc__ = sys.modules["pga_jax.evaluate"].__doc__  # --help shows the tool's own usage
+__doc__ = sys.modules["pga_jax.evaluate"].__doc__
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A training run's workdir.", required=True)

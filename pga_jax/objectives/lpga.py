@@ -18,7 +18,14 @@ import jax
 
 from pga_jax import losses
 from pga_jax.objectives.base import DECODER, ENCODER, Term, hparam
-from pga_jax.objectives.pga import LR_POST, LR_PRIOR, REC, PGAHparams, PGAObjective
+from pga_jax.objectives.pga import (
+    LR_POST,
+    LR_PRIOR,
+    REC,
+    PGAHparams,
+    PGAObjective,
+    warmup_field,
+)
 from pga_jax.objectives.registry import register
 
 NLL_ENC = Term("nll_enc", "Eq. 6", (ENCODER,), "L_nll^phi = -log N(f(x); 0, I) / H")
@@ -29,7 +36,7 @@ NLL_DEC = Term(
 
 @flax.struct.dataclass
 class LPGAHparams(PGAHparams):
-    warmup_steps: int = hparam(3000, "plain-autoencoder steps before the other terms switch on")
+    warmup_steps: int = warmup_field(3000)
     gamma: float = hparam(1.5e-2, "L_nll weight (both parts), Eq. 9 (original --nll)")
     nll_eps_scale: float = hparam(1e-2, "eps = nll_eps_scale sqrt(H), Eq. 7", positive=True)
 

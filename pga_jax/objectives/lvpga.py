@@ -22,7 +22,14 @@ import jax.numpy as jnp
 from pga_jax import losses
 from pga_jax.objectives.base import BOTH, Term, hparam
 from pga_jax.objectives.lpga import NLL_ENC
-from pga_jax.objectives.pga import LR_POST, LR_PRIOR, REC, PGAHparams, PGAObjective
+from pga_jax.objectives.pga import (
+    LR_POST,
+    LR_PRIOR,
+    REC,
+    PGAHparams,
+    PGAObjective,
+    warmup_field,
+)
 from pga_jax.objectives.registry import register
 from pga_jax.objectives.vae import VKL
 
@@ -37,7 +44,7 @@ STD_FLOOR = 0.01  # "sigma_phi^2 > eps^2" implemented as std = sigma_phi + 0.01
 
 @flax.struct.dataclass
 class LVPGAHparams(PGAHparams):
-    warmup_steps: int = hparam(3000, "plain-autoencoder steps before the other terms switch on")
+    warmup_steps: int = warmup_field(3000)
     gamma_prime: float = hparam(2e-2, "L_vr' weight, gamma' of Eq. 16 (original --vrec)")
     gamma: float = hparam(0.0, "L_nll^phi weight, gamma of Eq. 16 (original --nll)")
     eta: float = hparam(2e-2, "L_vkl weight, eta of Eq. 16 (original --vkld)")

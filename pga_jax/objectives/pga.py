@@ -27,11 +27,16 @@ LR_POST = Term("lr_post", "Eq. 3", (ENCODER,), "L_lr,H = mean ||h(z) - z||^2, z 
 ABLATION = "alpha=beta=0"  # Fig. 4: no latent reconstruction losses
 
 
+def warmup_field(default: int):
+    """The warm-up field: its default is the objective's (LPGA, LVPGA: 3,000; VPGA: 0)."""
+    return hparam(default, "plain-autoencoder steps before the other terms switch on")
+
+
 @flax.struct.dataclass
 class PGAHparams:
     alpha: float = hparam(6e-2, "L_lr,N weight, Eq. 4 (original --zn_rec)")
     beta: float = hparam(0.0, "L_lr,H weight, Eq. 4 (original --zh_rec; 0: not computed)")
-    warmup_steps: int = hparam(0, "plain-autoencoder steps before the other terms switch on")
+    warmup_steps: int = warmup_field(0)
     ramp_steps: int = hparam(0, "0: switch on at once (original); N: rise linearly over N steps")
 
 

@@ -1,9 +1,7 @@
-"""`python -m pga_jax.sweep`: the command line of `pga_jax.sweep` (see its docstring).
-
-Its flags are defined here, at module level, and only here: this module runs only as a
-command, so other tools' flags (imported with their libraries) never meet its own.
-"""
-
+# `python -m pga_jax.sweep`: the command line of `pga_jax.sweep`.
+# Its flags are defined here, at module level, and only here: this module runs only as a
+# command, so the flags of other tools (imported with their libraries) never meet its own.
+# `--help` shows the library's docstring.
 from __future__ import annotations
 
 import shlex
@@ -14,7 +12,7 @@ from absl import app, flags
 from pga_jax import errors
 from pga_jax.sweep import CONFIG_PREFIX, execute, plan
 
-__doc__ = sys.modules["pga_jax.sweep"].__doc__  # --help shows the tool's own usage
+__doc__ = sys.modules["pga_jax.sweep"].__doc__
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
