@@ -72,6 +72,9 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.data.path = ""  # IDX directory or CelebA JPEG folder ("" = default)
     c.data.tfds_data_dir = ""  # tfds data_dir ("" = tfds default)
     c.data.synthetic_size = 512  # images, when dataset == "synthetic"
+    # Where the uint8 training images live: "device" (batches gathered there), "host" (each
+    # call's batches gathered here and sent), or "auto": the device unless they fill over 1/4.
+    c.data.images_on = "auto"
     # Training images: every split the original used ("all" for CelebA: all 202,599 images).
     c.data.split = "all" if dataset == "celeb_a" else "train"
 
@@ -92,6 +95,10 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
 
     c.batch_size = 64
     c.num_steps = steps_for_epochs(dataset, d["epochs"], c.batch_size)
+    # Training steps per jitted call (K; a lax.scan on the device); the host acts only between
+    # calls, which end at every log / image / FID / checkpoint step. 0: 1 on a CPU (XLA runs
+    # convolutions in loops slowly there, see dispatch.py), 50 on GPUs and TPUs.
+    c.steps_per_dispatch = 0
 
     c.log_every = 100
     c.image_every = 2000
@@ -200,11 +207,12 @@ CHANGES = "changes"
 TRAINING_BLOCKS = ("objective", "optim")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{dotted key: value} of a nested dict."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -233,13 +241,16 @@ def in_force(saved: dict, step: int) -> ml_collections.ConfigDict:
 
 def changed_settings(before: dict, after: dict) -> dict[str, tuple]:
     """{dotted key: (before, after)} of the TRAINING_BLOCKS fields that differ."""
-    old = _flat({b: before.get(b, {}) for b in TRAINING_BLOCKS})
-    new = _flat({b: after.get(b, {}) for b in TRAINING_BLOCKS})
+    old = flatten({b: before.get(b, {}) for b in TRAINING_BLOCKS})
+    new = flatten({b: after.get(b, {}) for b in TRAINING_BLOCKS})
     return {
         k: (old.get(k), new.get(k))
         for k in sorted(old.keys() | new.keys())
         if old.get(k) != new.get(k)
     }
+
+
+IMAGES_ON = ("auto", "device", "host")
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -265,6 +276,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
     ):
         if c[key] <= 0:
             raise ConfigError(f"config.{key}={c[key]} must be positive")
+    if c.steps_per_dispatch < 0:
+        raise ConfigError(
+            f"config.steps_per_dispatch={c.steps_per_dispatch} must be >= 0 (0: automatic)"
+        )
+    if c.data.images_on not in IMAGES_ON:
+        raise ConfigError(f"config.data.images_on={c.data.images_on!r}: use one of {IMAGES_ON}")
     for key in ("z_dim",):
         if c.model[key] <= 0:
             raise ConfigError(f"config.model.{key}={c.model[key]} must be positive")

@@ -1,9 +1,17 @@
-"""Training: `create_train_state`, the pure jitted `train_step`, and `train_and_evaluate`.
+"""Training: `create_train_state`, the pure jitted `train_step`, and the loop:
+`train_and_evaluate` (one run) and `train_population` (many runs as one, population.py).
 
-The step is `(state, batch) -> (state, metrics)`, a pure function jitted with the state donated.
-Per-step randomness is `fold_in(state.rng, state.step)` and the data order is a function of
-(seed, step) only, so a run resumed from a checkpoint continues the very stream an uninterrupted
-run would have seen. The batch is an ordinary array argument, ready to be sharded over devices.
+The step is `(state, batch, hparams) -> (state, metrics)`, a pure function jitted with the state
+donated. Per-step randomness is `fold_in(state.rng, state.step)` and the data order is a
+function of (seed, step) only (`data.batch_indices`), so a run resumed from a checkpoint
+continues the very stream an uninterrupted run would have seen.
+
+The loop keeps the uint8 training images on the device and runs `config.steps_per_dispatch`
+steps per jitted call (dispatch.py), gathering the batches there; the host acts only at the
+steps where it logs, writes images, scores FID or saves a checkpoint (each call ends at the
+next of them), with at most one call in flight. A population is the same loop over a state
+with a leading member axis; members may stand at different steps after a restart (the lagging
+ones train alone until they catch up).
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ from pga_jax import (
     configs,
     curves,
     data,
+    dispatch,
     errors,
     images,
     models,
     objectives,
     optim,
+    population,
     writers,
 )
 
@@ -207,7 +217,6 @@ def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
         tfds_data_dir=config.data.tfds_data_dir or None,
         synthetic_shape=shape,
         synthetic_size=config.data.synthetic_size,
-        seed=config.seed,
     )
     if tuple(imgs.shape[1:]) != shape:
         raise configs.ConfigError(
@@ -284,19 +293,25 @@ def _check_same_settings(
     )
 
 
-def _mean_metrics(history: list[dict]) -> dict[str, float]:
-    stacked = jax.device_get(history)
-    return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+def _member_means(calls: list, i: int, member_axis: bool) -> dict[str, float]:
+    """Member i's per-step mean of each metric over `calls` ((metrics averaged over L steps,
+    L, scheduled) of each call; metrics with a leading member axis if `member_axis`)."""
+    rows = [(m, n) for m, n, scheduled in calls if scheduled[i]]
+    if not rows:
+        return {}
+    fetched = jax.device_get([m for m, _ in rows])
+    if member_axis:
+        fetched = [{k: v[i] for k, v in m.items()} for m in fetched]
+    counts = np.array([n for _, n in rows], np.float64)
+    return {k: float(np.dot([m[k] for m in fetched], counts) / counts.sum()) for k in fetched[0]}
 
 
-def _check_finite(metrics: dict[str, float], step: int, checkpointer) -> None:
-    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-    if bad:
-        last = checkpointer.latest_step()
-        raise NonFiniteLossError(
-            f"non-finite {', '.join(sorted(bad))} by step {step}; the last good checkpoint "
-            f"(step {last}) is intact: lower --config.optim.learning_rate and rerun"
-        )
+def _non_finite_error(metrics: dict[str, float], step: int, last_good: int | None):
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    return NonFiniteLossError(
+        f"non-finite {', '.join(bad) or 'loss'} by step {step}; the last good checkpoint "
+        f"(step {last_good}) is intact: lower --config.optim.learning_rate and rerun"
+    )
 
 
 def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct):
@@ -336,18 +351,49 @@ def evaluate_fid(state, model, config, generate, step: int) -> dict:
     return score.score_arrays(samples, config.fid_ref_stats, kid=False, pr=False)
 
 
-def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, allow_changed_settings: bool = False
-) -> TrainState:
-    """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state.
+# config.steps_per_dispatch = 0: one step per call on a CPU (see dispatch.py), else this many.
+ACCELERATOR_STEPS_PER_DISPATCH = 50
 
-    Resuming with other objective / optimiser settings than the run's is refused unless
-    `allow_changed_settings` (then config.json records each change with its step)."""
-    configs.validate(config)
-    train_images = load_training_images(config)
+
+def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
+    if config.steps_per_dispatch > 0:
+        return config.steps_per_dispatch
+    return 1 if jax.default_backend() == "cpu" else ACCELERATOR_STEPS_PER_DISPATCH
+
+
+def images_on_device(config: ml_collections.ConfigDict, nbytes: int) -> bool:
+    """config.data.images_on: `device`, `host`, or `auto`: the device unless the images take
+    more than a quarter of its memory (where it reports its memory; a CPU's is the host's)."""
+    if config.data.images_on != "auto":
+        return config.data.images_on == "device"
+    limit = (jax.local_devices()[0].memory_stats() or {}).get("bytes_limit")
+    return limit is None or nbytes <= limit // 4
+
+
+@dataclasses.dataclass
+class _Member:
+    """The host's side of one run of the loop: its workdir, writers and where it stands."""
+
+    config: ml_collections.ConfigDict
+    workdir: str
+    checkpointer: checkpointing.Checkpointer
+    writer: Any
+    progress: Any
+    fixed_z: jax.Array
+    fixed_x: np.ndarray
+    step: int  # steps taken (as scheduled; a frozen member's device state may be behind)
+    saved: int  # the step of its latest checkpoint (or where it started)
+    failure: str | None = None  # why it was frozen
+
+    @property
+    def finished(self) -> bool:
+        return self.failure is not None or self.step >= self.config.num_steps
+
+
+def _open_member(config, workdir, allow_changed_settings, train_images):
+    """Checks the workdir, restores the latest checkpoint: (member, state, model)."""
     _check_same_run(config, workdir)
     state, model = create_train_state(config, train_images.shape[1:])
-
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
     restored = checkpointer.restore_latest(state, fallback=True)
     if restored is not None:
@@ -355,74 +401,266 @@ def train_and_evaluate(
         logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)
     start = int(state.step)
     _check_same_settings(config, workdir, start, allow_changed_settings)
-
     writer = writers.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
         writer.write_hparams(_flat_hparams(config))
-
-    step_fn = make_train_step(model)
-    hparams = configs.objective_hparams(config)
-    generate, reconstruct = make_generate(model), make_reconstruct(model)
-    fixed_rng = jax.random.PRNGKey(config.seed + 1)
-    fixed_z = jax.random.normal(fixed_rng, (config.num_images, config.model.z_dim))
-    fixed_x = data.batch_at(train_images, 0, max(config.num_images // 2, 1), config.seed + 1)
-
     progress = writers.report_progress(
         num_train_steps=config.num_steps, writer=writer, every_steps=config.log_every
     )
-    batches = data.EpochIterator(train_images, config.batch_size, config.seed, start_step=start)
-    history: list[dict] = []
+    fixed_z = jax.random.normal(
+        jax.random.PRNGKey(config.seed + 1), (config.num_images, config.model.z_dim)
+    )
+    fixed_x = data.batch_at(train_images, 0, max(config.num_images // 2, 1), config.seed + 1)
+    member = _Member(
+        config, workdir, checkpointer, writer, progress, fixed_z, fixed_x, start, start
+    )
+    return member, state, model
+
+
+def _schedule_end(members: list[_Member], t: int, k: int) -> int:
+    """The step the next call ends at: t + k, or the first boundary after t where the host
+    acts (log, images, FID, checkpoint, the end) or a lagging member catches up."""
+    c = members[0].config
+    every = [c.log_every, c.image_every, c.checkpoint_every] + (
+        [c.fid_every] if c.fid_every else []
+    )
+    ends = [t + k, c.num_steps] + [(t // e + 1) * e for e in every]
+    ends += [m.step for m in members if not m.finished and m.step > t]
+    return min(ends)
+
+
+def _train(
+    member_configs: list[ml_collections.ConfigDict],
+    member_workdirs: list[str],
+    *,
+    allow_changed_settings: bool,
+    members: str | None,
+    scan: bool | None = None,
+) -> tuple[list[TrainState], list[_Member]]:
+    """The loop, for one run (`members=None`) or a population (see train_population)."""
+    for config in member_configs:
+        configs.validate(config)
+    if members is not None:
+        population.check_members(member_configs)
+    config = member_configs[0]
+    train_images = load_training_images(config)
+    opened = [
+        _open_member(c, w, allow_changed_settings, train_images)
+        for c, w in zip(member_configs, member_workdirs, strict=True)
+    ]
+    group = [m for m, _, _ in opened]
+    model = opened[0][2]
+    if members is not None:
+        model = dataclasses.replace(model, objective=population.shared_objective(member_configs))
+    hparams = [configs.objective_hparams(c) for c in member_configs]
+    states = [s for _, s, _ in opened]
+    state = states[0] if members is None else dispatch.stack(states)
+    hparams = hparams[0] if members is None else dispatch.stack(hparams)
+
+    k = steps_per_dispatch(config)
+    scan = (k > 1 or jax.default_backend() != "cpu") if scan is None else scan
+    step_fn = dispatch.make_dispatch(
+        functools.partial(train_step, model=model), scan=scan, members=members
+    )
+    if not scan:
+        k = 1
+    generate, reconstruct = make_generate(model), make_reconstruct(model)
+    on_device = images_on_device(config, train_images.nbytes)
+    device_images = jax.device_put(train_images) if on_device else None
+    n_members = len(group)
+
+    def member_state(i):
+        return state if members is None else dispatch.member(state, i)
+
+    def check_failures():
+        """Reads which members froze (a sync) and records why: their last good checkpoint
+        stays the latest, and the others go on."""
+        for i, m in enumerate(group):
+            if m.failure is None and not bool(alive_now[i]):
+                frozen = int(member_state(i).step)
+                scalars = _member_means(calls, i, members is not None)
+                error = _non_finite_error(scalars, frozen + 1, m.checkpointer.latest_step())
+                m.failure = str(error)
+                m.step = frozen
+                atomic.write_json(
+                    os.path.join(m.workdir, FAILURE_FILE),
+                    {"step": frozen + 1, "error": m.failure, "metrics": scalars},
+                )
+                logging.error("%s: %s", m.workdir, m.failure)
+                if members is None:
+                    raise error
+
+    def save(m: _Member, i: int):
+        m.checkpointer.save(m.step, member_state(i))
+        m.saved = m.step
+
     logging.info(
-        "Training %s / %s / %s from step %d to %d",
+        "Training %s / %s / %s (%d run%s, %d step%s per call, images on the %s) to step %d",
         config.objective.name,
         config.dataset,
         config.model.arch,
-        start,
+        n_members,
+        "s" if n_members > 1 else "",
+        k,
+        "s" if k > 1 else "",
+        "device" if on_device else "host",
         config.num_steps,
     )
-    t0 = time.time()
-    saved = start
+    alive = jnp.ones((n_members,), bool)
+    alive_now = np.ones(n_members, bool)
+    calls: list = []  # (metrics, L, scheduled) of each call since the last log
+    t0, first = time.time(), min(m.step for m in group)
+    last_log = (first, time.perf_counter())  # (step, time) of the last log
     with contextlib.ExitStack() as stack:
-        stack.callback(writer.flush)
-        stack.callback(checkpointer.close)
-        stack.callback(checkpointer.wait)
+        for m in group:
+            stack.callback(m.writer.flush)
+            stack.callback(m.checkpointer.close)
+            stack.callback(m.checkpointer.wait)
         requested = stack.enter_context(stop_requests())
-        for step in range(start + 1, config.num_steps + 1):
-            if requested:  # SIGINT / SIGTERM: save the last step (checked) and stop
-                if saved < step - 1:
-                    if history:
-                        _check_finite(_mean_metrics(history[-1:]), step - 1, checkpointer)
-                    checkpointer.save(step - 1, state)
-                raise Stopped(step - 1, requested[0])
-            batch = next(batches)
-            state, metrics = step_fn(state, batch, hparams)
-            if history:  # at most one step in flight: honest steps/s, bounded queue
-                jax.block_until_ready(history[-1]["loss"])
-            history.append(metrics)
-            progress(step)
-            if step % config.log_every == 0 or step == config.num_steps:
-                scalars = _mean_metrics(history)
-                history = []
-                _check_finite(scalars, step, checkpointer)
-                writer.write_scalars(step, scalars)
-                curves.append_metrics(workdir, step, scalars)
-            if step % config.image_every == 0 or step == config.num_steps:
-                write_images(
-                    state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct
+        in_flight = None
+        while not all(m.finished for m in group):
+            if requested:  # SIGINT / SIGTERM: save every member's last step (checked), stop
+                alive_now = np.asarray(alive)
+                check_failures()
+                for i, m in enumerate(group):
+                    if m.failure is None and m.saved < m.step:
+                        save(m, i)
+                raise Stopped(min(m.step for m in group if m.failure is None), requested[0])
+            t = min(m.step for m in group if not m.finished)
+            end = _schedule_end(group, t, k)
+            scheduled = np.array([not m.finished and m.step == t for m in group])
+            indices = np.stack(
+                [
+                    data.batch_indices(
+                        len(train_images), config.batch_size, m.config.seed, m.step, end - t
+                    )
+                    for m in group
+                ]
+            )
+            if on_device:
+                images_arg = device_images
+            else:  # this call's batches, gathered here
+                images_arg = train_images[indices.reshape(-1)]
+                indices = np.arange(indices.size, dtype=np.int32).reshape(indices.shape)
+            if members is None:
+                state, alive_1, metrics = step_fn(
+                    state, images_arg, indices[0], hparams, alive[0], scheduled[0]
                 )
-            if config.fid_every and (step % config.fid_every == 0 or step == config.num_steps):
-                result = evaluate_fid(state, model, config, generate, step)
-                writer.write_scalars(step, {"fid": result["fid"]})
-                curves.append_metrics(workdir, step, result, name="fid.jsonl")
-            if step % config.checkpoint_every == 0 or step == config.num_steps:
-                if history:  # never save a state whose recent losses were not checked
-                    _check_finite(_mean_metrics(history[-1:]), step, checkpointer)
-                checkpointer.save(step, state)
-                saved = step
-    if config.num_steps > start:
-        curves.plot_curves(workdir)
-        logging.info("Done: %d steps in %.1f s", config.num_steps - start, time.time() - t0)
-    return state
+                alive = alive_1[None]
+            else:
+                state, alive, metrics = step_fn(
+                    state, images_arg, indices, hparams, alive, scheduled
+                )
+            if in_flight is not None:  # at most one call in flight: honest steps/s
+                jax.block_until_ready(in_flight)
+            in_flight = alive
+            calls.append((metrics, end - t, scheduled))
+            for i, m in enumerate(group):
+                if scheduled[i]:
+                    for done in range(m.step + 1, end + 1):  # clu's hook wants every step
+                        m.progress(done)
+                    m.step = end
+            c = config
+            at = {
+                "log": end % c.log_every == 0 or end == c.num_steps,
+                "images": end % c.image_every == 0 or end == c.num_steps,
+                "fid": bool(c.fid_every) and (end % c.fid_every == 0 or end == c.num_steps),
+                "checkpoint": end % c.checkpoint_every == 0 or end == c.num_steps,
+            }
+            if not any(at.values()):
+                continue
+            alive_now = np.asarray(alive)
+            check_failures()
+            if at["log"]:  # each member's steps per second since the last log (a sync above)
+                now = time.perf_counter()
+                rate = (end - last_log[0]) / max(now - last_log[1], 1e-9)
+                last_log = (end, now)
+            for i, m in enumerate(group):
+                if not scheduled[i] or m.failure is not None:
+                    continue
+                if at["log"]:
+                    scalars = {**_member_means(calls, i, members is not None), STEPS_PER_SEC: rate}
+                    m.writer.write_scalars(end, scalars)
+                    curves.append_metrics(m.workdir, end, scalars)
+                if at["images"]:
+                    write_images(
+                        member_state(i),
+                        model,
+                        end,
+                        m.workdir,
+                        m.writer,
+                        m.fixed_z,
+                        m.fixed_x,
+                        generate,
+                        reconstruct,
+                    )
+                if at["fid"]:
+                    result = evaluate_fid(member_state(i), model, m.config, generate, end)
+                    m.writer.write_scalars(end, {"fid": result["fid"]})
+                    curves.append_metrics(m.workdir, end, result, name="fid.jsonl")
+                if at["checkpoint"]:
+                    save(m, i)
+            if at["log"]:
+                calls = []
+    if any(m.step > first for m in group):
+        for m in group:
+            if m.failure is None:
+                curves.plot_curves(m.workdir)
+        logging.info("Done: to step %d in %.1f s", config.num_steps, time.time() - t0)
+    return [member_state(i) for i in range(n_members)], group
+
+
+# The logged training speed (metrics.jsonl): each member's steps per second (the first log
+# of a process includes compiling).
+STEPS_PER_SEC = "steps_per_sec"
+# Written to a frozen member's workdir: the step whose loss was not finite and why.
+FAILURE_FILE = "failure.json"
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, allow_changed_settings: bool = False
+) -> TrainState:
+    """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state.
+
+    Resuming with other objective / optimiser settings than the run's is refused unless
+    `allow_changed_settings` (then config.json records each change with its step). A NaN/inf
+    loss raises NonFiniteLossError; the last good checkpoint is kept."""
+    states, _ = _train(
+        [config], [workdir], allow_changed_settings=allow_changed_settings, members=None
+    )
+    return states[0]
+
+
+def train_population(
+    member_configs: list[ml_collections.ConfigDict],
+    member_workdirs: list[str],
+    *,
+    allow_changed_settings: bool = False,
+    member_axis: str = "auto",
+) -> list[TrainState]:
+    """Trains (or resumes) runs that differ only in seed and objective numbers as one
+    population (population.py): one stacked state, one program per call. Each member writes
+    an ordinary workdir, exactly as `train_and_evaluate(config_i, workdir_i)` would, and
+    resumes from its own latest checkpoint. A member whose loss goes NaN/inf is frozen (its
+    workdir gets failure.json and keeps its last good checkpoint) and the others go on; then
+    PopulationError names the failed members at the end. Returns the members' final states.
+    """
+    if len(set(map(os.path.abspath, member_workdirs))) != len(member_workdirs):
+        raise population.PopulationError("two members share a workdir; give each its own")
+    states, group = _train(
+        member_configs,
+        member_workdirs,
+        allow_changed_settings=allow_changed_settings,
+        members=population.member_axis(member_axis),
+    )
+    failed = [m for m in group if m.failure is not None]
+    if failed:
+        raise population.PopulationError(
+            f"{len(failed)} of {len(group)} members failed (non-finite loss; each kept its last "
+            "good checkpoint, see its failure.json): "
+            + ", ".join(f"{m.workdir} at step {m.step + 1}" for m in failed)
+        )
+    return states
 
 
 def _flat_hparams(config: ml_collections.ConfigDict) -> dict:

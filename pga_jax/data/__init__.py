@@ -43,7 +43,14 @@ Modules: `datasets` (names, shapes, sizes, errors), `sources` (`load_arrays`), o
 (`idx`, `tfds_source`, `celeba`, `synthetic`), `cache`, `batches`, `prepare` (the CLI).
 """
 
-from pga_jax.data.batches import EpochIterator, batch_at, num_batches_per_epoch
+from pga_jax.data.batches import (
+    UNIT_RANGE_TABLE,
+    EpochIterator,
+    batch_at,
+    batch_indices,
+    num_batches_per_epoch,
+    to_unit_range,
+)
 from pga_jax.data.celeba import CELEBA_CROP, CELEBA_RAW_SHAPE, CELEBA_SIZE, celeba_crop_resize
 from pga_jax.data.datasets import (
     DATASETS,
@@ -68,7 +75,10 @@ __all__ = [
     "TRAIN_SIZES",
     "DataError",
     "EpochIterator",
+    "UNIT_RANGE_TABLE",
     "batch_at",
+    "batch_indices",
+    "to_unit_range",
     "celeba_crop_resize",
     "image_shape",
     "load_arrays",

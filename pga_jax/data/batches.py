@@ -25,31 +25,50 @@ def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return perm
 
 
-def _steps_per_epoch(images: np.ndarray, batch_size: int) -> int:
+def _check_images(images: np.ndarray) -> None:
     if images.ndim != 4 or images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
-    steps = num_batches_per_epoch(len(images), batch_size)
-    if steps == 0:
-        raise DataError(
-            f"batch_size {batch_size} is larger than the dataset ({len(images)} images); "
-            "use a smaller batch size or more data"
-        )
-    return steps
 
 
-def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int) -> np.ndarray:
-    """Batch number `step`, float32 (B, H, W, C) in [-1, 1] (x / 127.5 - 1).
+def to_unit_range(images: np.ndarray) -> np.ndarray:
+    """uint8 -> float32 in [-1, 1]: x / 127.5 - 1 (in numpy's float32 rounding)."""
+    return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 
-    A pure function of (step, seed): epoch = step // steps_per_epoch, the epoch's order is
+
+# to_unit_range of every uint8 value: a device gathers from it (exactly numpy's numbers; XLA
+# computes x / 127.5 as x * (1 / 127.5), which differs in the last bit for some x).
+UNIT_RANGE_TABLE = to_unit_range(np.arange(256, dtype=np.uint8))
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int, count: int = 1) -> np.ndarray:
+    """int32 [count, batch_size]: the image indices of batches `step` .. `step + count - 1`.
+
+    A pure function of (seed, step): epoch = step // steps_per_epoch, the epoch's order is
     `np.random.default_rng([seed, epoch]).permutation(n)`, and the last partial batch of each
     epoch is dropped.
     """
     if step < 0:
         raise ValueError(f"step must be non-negative, got {step}")
-    epoch, index = divmod(int(step), _steps_per_epoch(images, batch_size))
-    perm = _epoch_permutation(len(images), int(seed), epoch)
-    batch = np.asarray(images[perm[index * batch_size : (index + 1) * batch_size]])
-    return batch.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    steps = num_batches_per_epoch(n, batch_size)
+    if steps == 0:
+        raise DataError(
+            f"batch_size {batch_size} is larger than the dataset ({n} images); "
+            "use a smaller batch size or more data"
+        )
+    out = np.empty((count, batch_size), np.int32)
+    for i in range(count):
+        epoch, index = divmod(int(step) + i, steps)
+        perm = _epoch_permutation(n, int(seed), epoch)
+        out[i] = perm[index * batch_size : (index + 1) * batch_size]
+    return out
+
+
+def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int) -> np.ndarray:
+    """Batch number `step`, float32 (B, H, W, C) in [-1, 1] (`to_unit_range`), of the images
+    `batch_indices(len(images), batch_size, seed, step)`."""
+    _check_images(images)
+    idx = batch_indices(len(images), batch_size, seed, step)[0]
+    return to_unit_range(np.asarray(images[idx]))
 
 
 class EpochIterator:
@@ -58,7 +77,9 @@ class EpochIterator:
     def __init__(self, images: np.ndarray, batch_size: int, seed: int, start_step: int = 0):
         if start_step < 0:
             raise ValueError(f"start_step must be non-negative, got {start_step}")
-        self.steps_per_epoch = _steps_per_epoch(images, batch_size)
+        _check_images(images)
+        batch_indices(len(images), batch_size, seed, 0)  # DataError: batch larger than the data
+        self.steps_per_epoch = num_batches_per_epoch(len(images), batch_size)
         self.images = images
         self.batch_size = batch_size
         self.seed = seed

@@ -9,13 +9,19 @@ import sys
 from absl import app, flags, logging
 
 from pga_jax import checkpointing, errors, workdirs
-from pga_jax.evaluate import evaluate
+from pga_jax.evaluate import evaluate_many, expand_workdirs
 from pga_jax.fid import resize
 
 __doc__ = sys.modules["pga_jax.evaluate"].__doc__
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A training run's workdir.", required=True)
+flags.DEFINE_multi_string(
+    "workdir",
+    None,
+    "A training run's workdir, or a quoted glob of several ('runs/cifar_lpga/*'); repeat the "
+    "flag for more. All are scored in one FID feature pass.",
+    required=True,
+)
 flags.DEFINE_integer("num_samples", 5000, "Samples for the FID (the paper's N: 5,000).")
 flags.DEFINE_string("fid_ref_stats", "", "Reference statistics .npz (default: the config's).")
 flags.DEFINE_enum(
@@ -41,8 +47,9 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
     try:
-        result = evaluate(
-            FLAGS.workdir,
+        workdir_list = expand_workdirs(FLAGS.workdir)
+        results = evaluate_many(
+            workdir_list,
             num_samples=FLAGS.num_samples,
             fid_ref_stats=FLAGS.fid_ref_stats,
             protocol=FLAGS.protocol,
@@ -57,9 +64,10 @@ def main(argv):
         )
     except errors.UserError as e:
         errors.exit_with(e)
-    fid = result["fid"]
-    summary = f"FID {fid['fid']:.2f} (N={fid['n']})" if fid else "FID skipped"
-    print(f"{workdirs.eval_json(FLAGS.workdir)}: step {result['step']}, {summary}")
+    for workdir, result in zip(workdir_list, results, strict=True):
+        fid = result["fid"]
+        summary = f"FID {fid['fid']:.2f} (N={fid['n']})" if fid else "FID skipped"
+        print(f"{workdirs.eval_json(workdir)}: step {result['step']}, {summary}")
 
 
 if __name__ == "__main__":

@@ -207,6 +207,35 @@ def _add_kid_and_pr(out, features, ref_feats, kid, pr, kid_subsets, kid_subset_s
         out.update(precision=p, recall=r, pr_k=pr_k, n_ref_features=int(len(ref_feats)))
 
 
+def reference_feature_fn(
+    ref: dict,
+    protocol: str | None = None,
+    weights_path: str | None = None,
+    batch_size: int | None = None,
+) -> inception.FeatureFn:
+    """The (cached) real feature function that scores images against `ref`: of `protocol`,
+    default the reference's, else ``tf1_bilinear``."""
+    if protocol is None:
+        ref_protocol = ref.get("protocol", UNKNOWN)
+        protocol = resize.DEFAULT_PROTOCOL if ref_protocol == UNKNOWN else ref_protocol
+    return get_feature_fn(protocol, weights_path, None, batch_size)
+
+
+def check_scorable(image_shape: tuple[int, int, int], ref: dict, feature_fn) -> None:
+    """Refuses (ValueError, one line), before any feature is computed, to score images of
+    `image_shape` (H, W, C) with `feature_fn` against `ref`: the reference's protocol or
+    weights differ from the feature function's, or its images were of another shape."""
+    _check_compatible(ref, feature_fn.protocol, feature_fn.weights_sha256)
+    made_from = ref.get("image_shape")
+    if made_from is not None and tuple(made_from) != tuple(image_shape):
+        h, w, c = image_shape
+        rh, rw, rc = made_from
+        raise ValueError(
+            f"the images are {h}x{w}x{c} but the reference statistics were made from "
+            f"{rh}x{rw}x{rc} images; score them against statistics of images like them"
+        )
+
+
 def score_arrays(
     images,
     ref_stats: dict | str | os.PathLike,
@@ -233,18 +262,8 @@ def score_arrays(
     """
     ref = load_stats(ref_stats) if not isinstance(ref_stats, dict) else ref_stats
     if feature_fn is None:
-        if protocol is None:
-            ref_protocol = ref.get("protocol", UNKNOWN)
-            protocol = resize.DEFAULT_PROTOCOL if ref_protocol == UNKNOWN else ref_protocol
-        feature_fn = get_feature_fn(protocol, weights_path)
-    made_from = ref.get("image_shape")
-    if made_from is not None and tuple(made_from) != image_shape_of(images):
-        h, w, c = image_shape_of(images)
-        rh, rw, rc = made_from
-        raise ValueError(
-            f"the images are {h}x{w}x{c} but the reference statistics were made from "
-            f"{rh}x{rw}x{rc} images; score them against statistics of images like them"
-        )
+        feature_fn = reference_feature_fn(ref, protocol, weights_path)
+    check_scorable(image_shape_of(images), ref, feature_fn)
     feats = feature_fn(images)
     return score_features(
         feats,

@@ -19,6 +19,13 @@ Runs execute sequentially, here. A run whose latest checkpoint is at `num_steps`
 starting the same command again. A failed run is reported and the sweep goes on with the next.
 `--dry_run` prints the command of every unfinished run, one shell line each (training and
 evaluation joined by `&&`), for a cluster scheduler, and runs nothing.
+
+`--population` trains the unfinished runs together in this process as one population
+(`train.train_population`: one stacked state, one compiled program; the runs may differ only in
+seed and the objective's numbers, else a one-line error names the key), with the same grid,
+workdirs and skip / resume rules; a member whose loss goes NaN/inf is frozen and the others go
+on. With `--evaluate`, one `pga_jax.evaluate` over all their workdirs then scores every
+member's samples in one feature pass. From Python: `run_population(plan(...), ...)`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import sys
 import ml_collections
 from absl import logging
 
-from pga_jax import configs, errors, workdirs
+from pga_jax import configs, errors, population, train, workdirs
 
 CONFIG_PREFIX = "--config."
 _SAFE = re.compile(r"[^A-Za-z0-9._+\-=,]")
@@ -62,6 +69,15 @@ class RunSpec:
 
     def evaluate_command(self, extra: list[str], python: str = "python") -> list[str]:
         return [python, "-m", "pga_jax.evaluate", f"--workdir={self.workdir}", *extra]
+
+    def config(self, config_arg: str) -> ml_collections.ConfigDict:
+        """The run's config, as `train_command` would make it."""
+        path, variant = split_config_arg(config_arg)
+        config = configs.load_experiment(path, variant)
+        for key, value in (*self.overrides, *self.settings):
+            apply_override(config, key, value, f"{CONFIG_PREFIX}{key}={value}")
+        config.seed = self.seed
+        return config
 
 
 def parse_set(spec: str) -> tuple[str, list[str]]:
@@ -224,3 +240,48 @@ def execute(
             (": " + ", ".join(failed)) if failed else "",
         )
     return len(failed)
+
+
+def run_population(
+    runs: list[RunSpec],
+    config_arg: str,
+    with_eval: bool = False,
+    eval_args: list[str] = (),
+    member_axis: str = "auto",
+) -> int:
+    """Trains the unfinished runs as one population in this process, then (`with_eval`)
+    evaluates every run still unevaluated with one `pga_jax.evaluate` (one feature pass);
+    returns the failed runs' workdirs. For notebooks: `run_population(plan(...), ...)`."""
+    to_train = [r for r in runs if status(r, with_eval)[0]]
+    failed: list[str] = []
+    if to_train:
+        run_configs = [r.config(config_arg) for r in to_train]
+        population.check_members(run_configs)
+        logging.info(
+            "population of %d runs (%d already finished)", len(to_train), len(runs) - len(to_train)
+        )
+        try:
+            train.train_population(
+                run_configs, [r.workdir for r in to_train], member_axis=member_axis
+            )
+        except population.PopulationError as e:
+            logging.error("%s", e)
+            failed = [r.workdir for r in to_train if os.path.exists(failure_path(r.workdir))]
+    to_eval = [r for r in runs if r.workdir not in failed and any(status(r, with_eval))]
+    if with_eval and to_eval:
+        command = [sys.executable, "-m", "pga_jax.evaluate"]
+        command += [f"--workdir={r.workdir}" for r in to_eval] + list(eval_args)
+        logging.info("$ %s", shlex.join(command))
+        if subprocess.call(command) != 0:
+            failed += [r.workdir for r in to_eval]
+    logging.info(
+        "sweep: %d runs in one population, %d failed%s",
+        len(runs),
+        len(failed),
+        (": " + ", ".join(failed)) if failed else "",
+    )
+    return failed
+
+
+def failure_path(workdir: str) -> str:
+    return os.path.join(workdir, train.FAILURE_FILE)

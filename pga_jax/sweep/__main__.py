@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 
 from pga_jax import errors
-from pga_jax.sweep import CONFIG_PREFIX, execute, plan
+from pga_jax.sweep import CONFIG_PREFIX, execute, plan, run_population
 
 __doc__ = sys.modules["pga_jax.sweep"].__doc__
 
@@ -28,6 +28,13 @@ flags.DEFINE_string("workdir_root", "runs", "Runs go to ROOT/<config>/<settings>
 flags.DEFINE_bool("dry_run", False, "Print one shell command per unfinished run; run none.")
 flags.DEFINE_bool("evaluate", False, "Run python -m pga_jax.evaluate after each training.")
 flags.DEFINE_string("evaluate_args", "", "Extra flags for pga_jax.evaluate, shell-quoted.")
+flags.DEFINE_bool("population", False, "Train the runs together as one population in this process.")
+flags.DEFINE_enum(
+    "member_axis",
+    "auto",
+    ["auto", "vmap", "unrolled"],
+    "How a population's program steps its members (auto: unrolled on a CPU, else vmap).",
+)
 
 _OVERRIDES: list[str] = []
 
@@ -60,6 +67,19 @@ def main(argv):
         eval_args = shlex.split(FLAGS.evaluate_args)
     except ValueError as e:
         sys.exit(f"error: --evaluate_args={FLAGS.evaluate_args}: {e}")
+    if FLAGS.population and not FLAGS.dry_run:
+        try:
+            failed = run_population(
+                runs, FLAGS.config, FLAGS.evaluate, eval_args, FLAGS.member_axis
+            )
+        except errors.UserError as e:
+            errors.exit_with(e)
+        if failed:
+            sys.exit(
+                f"error: {len(failed)} of {len(runs)} runs failed ({', '.join(failed)}); "
+                "each kept its last good checkpoint and failure.json"
+            )
+        return
     failed = execute(runs, FLAGS.config, FLAGS.evaluate, eval_args, FLAGS.dry_run)
     if failed:
         sys.exit(f"error: {failed} of {len(runs)} runs failed; start the same command to retry")
