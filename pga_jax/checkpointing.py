@@ -144,14 +144,29 @@ class Checkpointer:
                 return f"is damaged: {rel} differs from its manifest (sha256 {got['sha256'][:12]})"
         return None
 
-    def _restore(self, step: int, target):
+    def _restore(self, step: int, target, partial: bool = False):
         """(state, None) or (None, why step cannot be used)."""
         problem = self.verify(step)
         if problem:
             return None, problem
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        if partial:  # shapes without a place (jax.eval_shape's): on this process' first device
+            here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            abstract = jax.tree.map(
+                lambda x: (
+                    x if x.sharding else jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here)
+                ),
+                abstract,
+            )
+            args = ocp.args.PyTreeRestore(
+                abstract,
+                restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                partial_restore=True,
+            )
+        else:
+            args = ocp.args.StandardRestore(abstract)
         try:
-            state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            state = self._manager.restore(step, args=args)
         except Exception as e:  # orbax raises many types for a damaged or foreign checkpoint
             text = str(e).strip()
             first_line = text.splitlines()[0][:200] if text else ""
@@ -161,14 +176,15 @@ class Checkpointer:
             return None, f"holds NaN/inf values (in {', '.join(bad[:2])})"
         return state, None
 
-    def restore_latest(self, target, fallback: bool = False):
+    def restore_latest(self, target, fallback: bool = False, partial: bool = False):
         """The newest checkpoint restored into the structure of `target` (None if there is
-        none). A checkpoint that fails verification raises CheckpointError; with `fallback`,
+        none); `partial`: only the entries `target` has (e.g. the parameters, for inference).
+        A checkpoint that fails verification raises CheckpointError; with `fallback`,
         the newest one that verifies is restored instead and the newer bad ones are moved to
         WORKDIR/bad_checkpoints/ (if none verifies, the error is raised, nothing moved)."""
         state, bad = None, []
         for step in sorted(self._manager.all_steps(), reverse=True):
-            state, problem = self._restore(step, target)
+            state, problem = self._restore(step, target, partial)
             if problem is None:
                 break
             bad.append((step, problem))

@@ -112,6 +112,53 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     return c
 
 
+# What each field of `base_config` means (the objective's fields: their `hparam` docs).
+FIELD_DOCS = {
+    "seed": "init, data order and noise of the run",
+    "dataset": "mnist, fashion_mnist, cifar10, celeb_a or synthetic",
+    "data.source": "auto, tfds, idx, folder or synthetic",
+    "data.path": "IDX directory or CelebA JPEG folder ('' = default)",
+    "data.tfds_data_dir": "tfds data_dir ('' = tfds default)",
+    "data.synthetic_size": "images, when dataset is synthetic",
+    "data.split": "the training images' split (CelebA: all)",
+    "data.images_on": "auto, device (batches gathered there) or host",
+    "model.arch": "conv_mnist, conv_32, conv_64 or resnet_32",
+    "model.z_dim": "latent size",
+    "model.bn": "BatchNorm in both networks",
+    "model.resnet_dim": "channels of resnet_32",
+    "model.fast_layers": "the faster exact form of the strided convolutions",
+    "objective.name": "vae, lpga, vpga or lvpga (python -m pga_jax.objectives)",
+    "optim.learning_rate": "SGD learning rate",
+    "optim.momentum": "SGD momentum, in [0, 1)",
+    "optim.encoder_lr_scale": "multiplier of the encoder's learning rate",
+    "optim.decoder_lr_scale": "multiplier of the decoder's learning rate",
+    "batch_size": "images per step",
+    "num_steps": "training steps",
+    "steps_per_dispatch": "steps per jitted call (0: 1 on a CPU, 50 elsewhere)",
+    "log_every": "steps between logged metrics",
+    "image_every": "steps between sample / reconstruction grids",
+    "checkpoint_every": "steps between checkpoints",
+    "keep_checkpoints": "checkpoints kept",
+    "num_images": "images in the grids",
+    "fid_every": "steps between FIDs during training (0 = off)",
+    "fid_num_samples": "samples per FID (the paper's 5,000)",
+    "fid_batch_size": "generation batch for the FID",
+    "fid_ref_stats": "FID reference statistics .npz",
+}
+
+
+def describe(c: ml_collections.ConfigDict) -> str:
+    """Every field of `c` with its value and meaning, one per line (`main --print_config`)."""
+    docs = dict(FIELD_DOCS)
+    for f in objective_class(c.objective.name).fields():
+        docs[f"objective.{f.name}"] = f.metadata["doc"]
+    flat = flatten(c.to_dict())
+    width = max(len(f"{k} = {v!r}") for k, v in flat.items())
+    return "\n".join(
+        f"{f'{k} = {v!r}':<{width}}  # {docs.get(k, '')}".rstrip(" #") for k, v in flat.items()
+    )
+
+
 def _shorten_warmup(c: ml_collections.ConfigDict, steps: int) -> ml_collections.ConfigDict:
     """Sets the warm-up and its ramp, where the objective has them and they are on, to `steps`."""
     for key in ("warmup_steps", "ramp_steps"):

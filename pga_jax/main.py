@@ -3,7 +3,8 @@
     python -m pga_jax.main --config=experiments/cifar_vpga.py --workdir=runs/cifar_vpga \
         [--config.num_steps=2000 ...]
 
-Starting again with the same --workdir resumes from its latest checkpoint.
+Starting again with the same --workdir resumes from its latest checkpoint. `--print_config`
+prints every field of the config (with the overrides) with its value and meaning, and exits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pga_jax import checkpointing, errors, objectives, train
+from pga_jax import checkpointing, configs, errors, objectives, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -31,7 +32,8 @@ flags.DEFINE_bool(
     False,
     "Resume with other objective / optimiser values than the run's (config.json records it).",
 )
-flags.mark_flags_as_required(["config", "workdir"])
+flags.DEFINE_bool("print_config", False, "Print every field with its value and meaning; exit.")
+flags.mark_flags_as_required(["config"])
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -80,8 +82,20 @@ def main(argv):
             f"--config={config_file}: no such file (the configs are experiments/*.py; "
             "a variant follows a colon: experiments/mnist_lpga.py:smoke)"
         )
+    if FLAGS.print_config:
+        print(configs.describe(FLAGS.config))
+        return
+    if not FLAGS.workdir:
+        errors.exit_with("--workdir is required: the folder of the run's checkpoints and logs")
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
-    logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
+    logging.info("JAX %s, training on %s", jax.__version__, jax.devices())
+    gpu = next((p for p in ("/dev/nvidia0", "/dev/dxg") if os.path.exists(p)), None)
+    if gpu and jax.default_backend() == "cpu":
+        logging.warning(
+            "A GPU is visible (%s) but JAX runs on the CPU: install jax for it with "
+            'pip install -e ".[cuda12]"',
+            gpu,
+        )
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
     except train.Stopped as e:  # SIGINT / SIGTERM between steps: checkpoint saved

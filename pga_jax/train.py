@@ -23,8 +23,10 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from typing import Any
 
 import flax
@@ -120,10 +122,8 @@ class Model:
         return objectives.Networks(self.encoder, self.decoder, params, batch_stats, train)
 
 
-def create_train_state(
-    config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]
-) -> tuple[TrainState, Model]:
-    """Initial state (Xavier-uniform weights, zero momentum) and the static model."""
+def build_networks(config: ml_collections.ConfigDict):
+    """(encoder, decoder, objective) of a config: the Flax modules and the static objective."""
     obj = configs.objective(config)
     encoder, decoder = models.build_models(
         config.model.arch,
@@ -133,6 +133,14 @@ def create_train_state(
         resnet_dim=config.model.resnet_dim,
         fast_layers=config.model.fast_layers,
     )
+    return encoder, decoder, obj
+
+
+def create_train_state(
+    config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]
+) -> tuple[TrainState, Model]:
+    """Initial state (Xavier-uniform weights, zero momentum) and the static model."""
+    encoder, decoder, obj = build_networks(config)
     init_rng, train_rng = jax.random.split(jax.random.PRNGKey(config.seed))
     variables = models.init_variables(encoder, decoder, init_rng, image_shape, config.model.z_dim)
     tx = optim.make_optimizer(config.optim, variables["params"])
@@ -676,3 +684,13 @@ def _flat_hparams(config: ml_collections.ConfigDict) -> dict:
 
     visit("", config)
     return flat
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: `pga_jax.train(config, workdir)` is `train_and_evaluate`."""
+
+    def __call__(self, config, workdir, **kwargs):
+        return train_and_evaluate(config, workdir, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,145 @@
+"""A trained run for notebooks and scripts: `pga_jax.load(workdir)`.
+
+    run = pga_jax.load("runs/fm")
+    x = run.sample(64, seed=0)            # g(z), z ~ N(0, I): float32 [64, H, W, C] in [-1, 1]
+    z = run.encode(images)                # mu_phi(x): [N, z_dim]
+    y = run.reconstruct(images)           # decode(encode(x))
+    row = run.interpolate(img_a, img_b, steps=10)   # images or latents at both ends
+    run.fid(5000, ref="fm_ref.npz")       # the FID dict of pga_jax.fid.score
+
+Images in: uint8 [0, 255] or floats in [-1, 1], [N, H, W, C] or one [H, W, C] image, of the
+run's shape. Images out: float32 in [-1, 1], or uint8 with `uint8=True` (the original code's
+conversion, `images.to_uint8`). Only the networks' parameters (and BatchNorm statistics) of the
+latest checkpoint are read, verified against its manifest; the optimiser state is not loaded.
+With BatchNorm (CIFAR-10, CelebA) every call normalises with its own batch's statistics, as in
+training and in the original code, so an image there depends slightly on its batch.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pga_jax import checkpointing, data, errors, evaluate, images, models, objectives, train
+
+
+class RunError(errors.UserError, ValueError):
+    """A workdir that cannot be loaded, or input of the wrong shape; the message says why."""
+
+
+class Run:
+    """The networks of a trained run as functions of numpy arrays (see the module docstring)."""
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        try:
+            self.config = evaluate.read_config(workdir)
+        except evaluate.EvaluationError as e:
+            raise RunError(str(e)) from None
+        self.image_shape = models.OUTPUT_SHAPES[self.config.model.arch]
+        self.z_dim = self.config.model.z_dim
+        self._encoder, self._decoder, _ = train.build_networks(self.config)
+        variables = jax.eval_shape(  # shapes only: nothing is initialised
+            lambda: models.init_variables(
+                self._encoder, self._decoder, jax.random.PRNGKey(0), self.image_shape, self.z_dim
+            )
+        )
+        template = {**variables, "step": jax.ShapeDtypeStruct((), jnp.int32)}
+        checkpointer = checkpointing.Checkpointer(workdir, self.config.keep_checkpoints)
+        try:
+            restored = checkpointer.restore_latest(template, partial=True)
+        finally:
+            checkpointer.close()
+        if restored is None:
+            raise RunError(f"{workdir} has no checkpoint yet: train it first")
+        self.step = int(restored["step"])
+        self._params, self._stats = restored["params"], restored["batch_stats"]
+        nets = lambda p, s: objectives.Networks(self._encoder, self._decoder, p, s)  # noqa: E731
+        self._encode = jax.jit(lambda p, s, x: nets(p, s).encode(x)[0])
+        self._decode = jax.jit(lambda p, s, z: nets(p, s).decode(z))
+
+    def __repr__(self):
+        c = self.config
+        return (
+            f"Run({self.workdir!r}: {c.objective.name} / {c.dataset} / {c.model.arch}, "
+            f"step {self.step})"
+        )
+
+    # ---- conversions ------------------------------------------------------------------------
+
+    def _images(self, x) -> jax.Array:
+        x = np.asarray(x)
+        if x.shape == self.image_shape:
+            x = x[None]
+        if x.ndim != 4 or x.shape[1:] != self.image_shape:
+            h, w, c = self.image_shape
+            raise RunError(
+                f"images of shape {x.shape}: this run takes [N, {h}, {w}, {c}] "
+                f"(or one {self.image_shape} image)"
+            )
+        if x.dtype == np.uint8:
+            return jnp.asarray(data.to_unit_range(x))
+        return jnp.asarray(x, jnp.float32)
+
+    def _latents(self, z) -> jax.Array:
+        z = np.asarray(z, np.float32)
+        z = z[None] if z.ndim == 1 else z
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise RunError(f"latents of shape {z.shape}: this run takes [N, {self.z_dim}]")
+        return jnp.asarray(z)
+
+    @staticmethod
+    def _out(x, uint8: bool) -> np.ndarray:
+        x = np.asarray(x)
+        return images.to_uint8(x) if uint8 else x
+
+    # ---- the networks -----------------------------------------------------------------------
+
+    def encode(self, x) -> np.ndarray:
+        """mu_phi(x): [N, z_dim] (the mean head; VAE / VPGA / LVPGA also learn a variance)."""
+        return np.asarray(self._encode(self._params, self._stats, self._images(x)))
+
+    def decode(self, z, uint8: bool = False) -> np.ndarray:
+        """g_theta(z) for latents [N, z_dim] (or one [z_dim] latent)."""
+        return self._out(self._decode(self._params, self._stats, self._latents(z)), uint8)
+
+    def reconstruct(self, x, uint8: bool = False) -> np.ndarray:
+        """g_theta(mu_phi(x)) = decode(encode(x))."""
+        return self.decode(self.encode(x), uint8)
+
+    def sample(self, n: int, seed: int = 0, uint8: bool = False) -> np.ndarray:
+        """n images g_theta(z), z ~ N(0, I) drawn from PRNGKey(seed): the same for a seed."""
+        z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.z_dim))
+        return self.decode(z, uint8)
+
+    def interpolate(self, a, b, steps: int = 10, uint8: bool = False) -> np.ndarray:
+        """[steps, H, W, C]: g((1 - t) z_a + t z_b), t = 0 .. 1, where a and b are latents
+        ([z_dim]) or images (encoded first: the ends are then their reconstructions)."""
+        if steps < 2:
+            raise RunError(f"steps={steps} must be at least 2")
+        ends = []
+        for end in (a, b):
+            end = np.asarray(end)
+            ends.append(end if end.shape == (self.z_dim,) else self.encode(end)[0])
+        z = evaluate.interpolate(ends[0][None], ends[1][None], steps)[0]
+        return self.decode(z, uint8)
+
+    def fid(self, n: int = 5000, ref: str = "", seed: int = 0, feature_fn=None) -> dict:
+        """The FID dict (pga_jax.fid.score) of n samples against the statistics `ref` (a .npz;
+        default: the run's config, else the cached statistics of its dataset)."""
+        stats, path, skipped = evaluate.load_ref_stats(ref, self.config)
+        if path is None:
+            raise RunError(f"no FID reference statistics: {skipped}")
+        samples = np.concatenate(
+            [
+                self.sample(min(self.config.fid_batch_size, n - i), seed=seed + i)
+                for i in range(0, n, self.config.fid_batch_size)
+            ]
+        )
+        return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
+
+
+def load(workdir: str) -> Run:
+    """The latest checkpoint of a training workdir, ready for inference (`Run`)."""
+    return Run(workdir)

@@ -1,0 +1,118 @@
+"""The Python API: `pga_jax.get_config`, `pga_jax.train`, `pga_jax.load` and the run's
+sample / encode / decode / reconstruct / interpolate / fid on a smoke run."""
+
+import os
+
+import numpy as np
+import pytest
+
+import pga_jax
+from pga_jax import checkpointing, configs, data, inference, train
+from pga_jax.fid import score
+
+from cli_helper import run_module
+from fakes import TinyFeatures
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("api") / "run")
+    config = pga_jax.get_config("mnist_vpga:smoke", num_steps=2, objective__eta=0.5)
+    state = pga_jax.train(config, workdir)
+    return workdir, config, state
+
+
+def test_get_config_applies_overrides_and_refuses_unknown_fields():
+    config = pga_jax.get_config("fashion_mnist_lpga:quick", num_steps=7, objective__alpha=0)
+    assert config.num_steps == 7 and config.objective.alpha == 0.0
+    with pytest.raises(configs.ConfigError, match="unknown config field 'objective.alphaa'"):
+        pga_jax.get_config("fashion_mnist_lpga", objective__alphaa=1)
+
+
+def test_train_is_the_training_module_and_callable(trained):
+    _, config, state = trained
+    assert pga_jax.train is train and int(state.step) == config.num_steps
+
+
+def test_load_round_trip(trained):
+    workdir, config, state = trained
+    run = pga_jax.load(workdir)
+    assert run.step == 2 and run.image_shape == (28, 28, 1)
+    np.testing.assert_array_equal(
+        np.asarray(run._params["decoder"]["out"]["kernel"]),
+        np.asarray(state.params["decoder"]["out"]["kernel"]),
+    )
+    images = train.load_training_images(config)[:8]
+    z = run.encode(images)
+    assert z.shape == (8, config.model.z_dim) and np.isfinite(z).all()
+    x = run.reconstruct(images)
+    assert x.shape == (8, 28, 28, 1) and x.dtype == np.float32
+    assert -1.0 <= x.min() and x.max() <= 1.0
+    np.testing.assert_allclose(x, run.decode(run.encode(images)), rtol=0, atol=0)
+    # uint8 and [-1, 1] float input are the same images
+    np.testing.assert_allclose(z, run.encode(data.to_unit_range(images)), rtol=0, atol=0)
+    assert run.reconstruct(images, uint8=True).dtype == np.uint8
+    np.testing.assert_array_equal(run.sample(4, seed=3), run.sample(4, seed=3))
+    assert not np.array_equal(run.sample(4, seed=3), run.sample(4, seed=4))
+    # interpolation: the ends are decode(z_a), decode(z_b) (latents) or the reconstructions
+    z_a, z_b = np.zeros(config.model.z_dim), np.ones(config.model.z_dim)
+    row = run.interpolate(z_a, z_b, steps=5)
+    assert row.shape == (5, 28, 28, 1)
+    np.testing.assert_allclose(row[[0, -1]], run.decode(np.stack([z_a, z_b])), atol=1e-6)
+    row = run.interpolate(images[0], images[1], steps=3)
+    np.testing.assert_allclose(row[[0, -1]], run.reconstruct(images[:2]), atol=1e-6)
+
+
+def test_load_reads_no_optimiser_state(trained, monkeypatch):
+    workdir, _, _ = trained
+    seen = []
+    original = checkpointing.Checkpointer.restore_latest
+
+    def spy(self, target, *args, **kwargs):
+        seen.append(sorted(target))
+        return original(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(checkpointing.Checkpointer, "restore_latest", spy)
+    pga_jax.load(workdir)
+    assert seen == [["batch_stats", "params", "step"]]
+
+
+def test_fid_of_a_loaded_run(trained, tmp_path):
+    workdir, config, _ = trained
+    ref = str(tmp_path / "ref.npz")
+    score.save_stats(ref, score.compute_stats(train.load_training_images(config), TinyFeatures()))
+    result = pga_jax.load(workdir).fid(16, ref=ref, feature_fn=TinyFeatures())
+    assert result["n"] == 16 and np.isfinite(result["fid"])
+
+
+def test_bad_workdir_and_wrong_shapes_are_one_line_errors(trained, tmp_path):
+    with pytest.raises(inference.RunError, match="no config.json"):
+        pga_jax.load(str(tmp_path / "nothing"))
+    run = pga_jax.load(trained[0])
+    with pytest.raises(inference.RunError, match=r"this run takes \[N, 28, 28, 1\]"):
+        run.encode(np.zeros((2, 32, 32, 3), np.uint8))
+    with pytest.raises(inference.RunError, match="latents of shape"):
+        run.decode(np.zeros((2, 3)))
+    empty = tmp_path / "empty"
+    os.makedirs(empty)
+    os.link(os.path.join(trained[0], "config.json"), empty / "config.json")
+    with pytest.raises(inference.RunError, match="no checkpoint"):
+        pga_jax.load(str(empty))
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist_lpga", "cifar_vae", "celeba_lvpga", "mnist_vpga"])
+def test_every_config_field_has_a_meaning(name):
+    config = configs.load_experiment(name)
+    lines = configs.describe(config).splitlines()
+    assert len(lines) == len(configs.flatten(config.to_dict()))
+    undocumented = [line for line in lines if "#" not in line]
+    assert not undocumented, "add these to configs.FIELD_DOCS: " + ", ".join(undocumented)
+
+
+def test_print_config_prints_fields_with_overrides_and_exits():
+    config = os.path.join(os.path.dirname(__file__), "..", "experiments", "mnist_vpga.py")
+    result = run_module(
+        "pga_jax.main", f"--config={config}", "--config.num_steps=7", "--print_config"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "num_steps = 7" in result.stdout and "objective.eta = " in result.stdout
