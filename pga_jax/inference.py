@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pga_jax import checkpointing, data, errors, evaluate, images, models, objectives, train
+from pga_jax import data, errors, evaluate, images, models, objectives, train
 
 
 class RunError(errors.UserError, ValueError):
@@ -39,22 +39,13 @@ class Run:
             raise RunError(str(e)) from None
         self.image_shape = models.OUTPUT_SHAPES[self.config.model.arch]
         self.z_dim = self.config.model.z_dim
-        self._encoder, self._decoder, _ = train.build_networks(self.config)
-        variables = jax.eval_shape(  # shapes only: nothing is initialised
-            lambda: models.init_variables(
-                self._encoder, self._decoder, jax.random.PRNGKey(0), self.image_shape, self.z_dim
-            )
-        )
-        template = {**variables, "step": jax.ShapeDtypeStruct((), jnp.int32)}
-        checkpointer = checkpointing.Checkpointer(workdir, self.config.keep_checkpoints)
-        try:
-            restored = checkpointer.restore_latest(template, partial=True)
-        finally:
-            checkpointer.close()
-        if restored is None:
+        loaded = train.load_for_inference(self.config, workdir)  # no optimiser state
+        if loaded is None:
             raise RunError(f"{workdir} has no checkpoint yet: train it first")
-        self.step = int(restored["step"])
-        self._params, self._stats = restored["params"], restored["batch_stats"]
+        state, model = loaded
+        self.step = int(state.step)
+        self._encoder, self._decoder = model.encoder, model.decoder
+        self._params, self._stats = state.params, state.batch_stats
         nets = lambda p, s: objectives.Networks(self._encoder, self._decoder, p, s)  # noqa: E731
         self._encode = jax.jit(lambda p, s, x: nets(p, s).encode(x)[0])
         self._decode = jax.jit(lambda p, s, z: nets(p, s).decode(z))

@@ -110,7 +110,7 @@ class Model:
     encoder: flax.linen.Module
     decoder: flax.linen.Module
     objective: objectives.Objective  # structure only; hyper-parameters are the step's data
-    tx: optax.GradientTransformation
+    tx: optax.GradientTransformation | None  # None: inference only (load_for_inference)
     image_shape: tuple[int, int, int]
     z_dim: int
 
@@ -153,6 +153,38 @@ def create_train_state(
     )
     model = Model(encoder, decoder, obj, tx, tuple(image_shape), config.model.z_dim)
     return state, model
+
+
+def load_for_inference(
+    config: ml_collections.ConfigDict, workdir: str
+) -> tuple[TrainState, Model] | None:
+    """The networks of `workdir`'s latest checkpoint (parameters, BatchNorm statistics, step),
+    verified against its manifest, as a TrainState without optimiser state or rng and a Model
+    without optimiser (`tx` None): nothing of the optimiser is built or read. None if the
+    workdir has no checkpoint."""
+    encoder, decoder, obj = build_networks(config)
+    shape = models.OUTPUT_SHAPES[config.model.arch]
+    variables = jax.eval_shape(  # shapes only: nothing is initialised
+        lambda: models.init_variables(
+            encoder, decoder, jax.random.PRNGKey(0), shape, config.model.z_dim
+        )
+    )
+    template = {**variables, "step": jax.ShapeDtypeStruct((), jnp.int32)}
+    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+    try:
+        restored = checkpointer.restore_latest(template, partial=True)
+    finally:
+        checkpointer.close()
+    if restored is None:
+        return None
+    state = TrainState(
+        step=restored["step"],
+        params=restored["params"],
+        batch_stats=restored["batch_stats"],
+        opt_state=None,
+        rng=None,
+    )
+    return state, Model(encoder, decoder, obj, None, tuple(shape), config.model.z_dim)
 
 
 def loss_fn(params, state: TrainState, model: Model, batch: jax.Array, hparams, rng: jax.Array):

@@ -52,11 +52,9 @@ from absl import logging
 
 from pga_jax import (
     atomic,
-    checkpointing,
     configs,
     errors,
     images,
-    models,
     train,
     workdirs,
     writers,
@@ -142,15 +140,10 @@ def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> R
     """The latest checkpoint of `workdir`, restored with `config` (default: config.json)."""
     config = read_config(workdir) if config is None else config
     _require_checkpoint(workdir)
-    state, model = train.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
-    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
-    try:
-        restored = checkpointer.restore_latest(state)
-    finally:
-        checkpointer.close()
-    if restored is None:
+    loaded = train.load_for_inference(config, workdir)  # the networks only: no optimiser state
+    if loaded is None:
         raise EvaluationError(_NO_CHECKPOINT.format(workdir=workdir))
-    return Run(workdir, config, restored, model)
+    return Run(workdir, config, *loaded)
 
 
 def _require_checkpoint(workdir: str) -> None:
