@@ -22,11 +22,14 @@ than outside one (jax-ml/jax#12868; measured here: LPGA conv_mnist 0.32 vs 5.2 s
 on a CPU one step per call is the fast way; its numbers differ from the scan's only in XLA's
 fusion (the last bit of some parameters).
 
-A population has a leading member axis on the state, `hparams`, `indices` and `active`
-(`images` is shared): `members="vmap"` maps the program over it with `jax.vmap` (the way for
-GPUs and TPUs), `members="unrolled"` runs each member's program in turn inside the one call
-(XLA's CPU backend runs the grouped convolutions vmap makes of per-member weights 3-4x slower
-than separate ones).
+`indices`, `alive`, `scheduled` and the returned `alive` and `metrics` always have a leading
+member axis ([M, L, B], [M], ...): M = 1 for one run (`members=None`), whose state and
+`hparams` have none, so the loop treats one run and a population alike without slicing on the
+host. A population's state and `hparams` have that axis too (`images` is shared):
+`members="vmap"` maps the program over it with `jax.vmap` (the way for GPUs and TPUs),
+`members="unrolled"` runs each member's program in turn inside the one call (XLA's CPU
+backend runs the grouped convolutions vmap makes of per-member weights 3-4x slower than
+separate ones).
 """
 
 from __future__ import annotations
@@ -84,7 +87,16 @@ def make_dispatch(
     """The jitted dispatch of `step` ((state, batch, hparams) -> (state, metrics)): one run
     (`members=None`) or a population (`members` in MEMBER_AXES); the state is donated."""
     run = functools.partial(_run, step, scan=scan)
-    if members == "vmap":
+    if members is None:
+        one_run = run
+
+        def run(state, images, indices, hparams, alive, scheduled):
+            state, alive, metrics = one_run(
+                state, images, indices[0], hparams, alive[0], scheduled[0]
+            )
+            return state, alive[None], jax.tree.map(lambda m: m[None], metrics)
+
+    elif members == "vmap":
         run = jax.vmap(run, in_axes=(0, None, 0, 0, 0, 0))
     elif members == "unrolled":
         single = run
@@ -98,6 +110,6 @@ def make_dispatch(
             ]
             return stack(outs)
 
-    elif members is not None:
+    else:
         raise ValueError(f"members={members!r}: use one of {MEMBER_AXES} or None")
     return jax.jit(run, donate_argnums=0 if donate else ())

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pga_jax import data, errors, evaluate, images, models, objectives, train
+from pga_jax import data, errors, evaluate, images, train
 
 
 class RunError(errors.UserError, ValueError):
@@ -34,21 +34,14 @@ class Run:
     def __init__(self, workdir: str):
         self.workdir = workdir
         try:
-            self.config = evaluate.read_config(workdir)
+            run = evaluate.load_run(workdir)  # the networks only: no optimiser state
         except evaluate.EvaluationError as e:
             raise RunError(str(e)) from None
-        self.image_shape = models.OUTPUT_SHAPES[self.config.model.arch]
-        self.z_dim = self.config.model.z_dim
-        loaded = train.load_for_inference(self.config, workdir)  # no optimiser state
-        if loaded is None:
-            raise RunError(f"{workdir} has no checkpoint yet: train it first")
-        state, model = loaded
-        self.step = int(state.step)
-        self._encoder, self._decoder = model.encoder, model.decoder
-        self._params, self._stats = state.params, state.batch_stats
-        nets = lambda p, s: objectives.Networks(self._encoder, self._decoder, p, s)  # noqa: E731
-        self._encode = jax.jit(lambda p, s, x: nets(p, s).encode(x)[0])
-        self._decode = jax.jit(lambda p, s, z: nets(p, s).decode(z))
+        self.config, self.step = run.config, run.step
+        self._state, self._model = run.state, run.model
+        self.image_shape, self.z_dim = run.model.image_shape, run.model.z_dim
+        self._generate = train.make_generate(run.model)
+        self._encode = evaluate.make_encode(run.model)
 
     def __repr__(self):
         c = self.config
@@ -89,11 +82,11 @@ class Run:
 
     def encode(self, x) -> np.ndarray:
         """mu_phi(x): [N, z_dim] (the mean head; VAE / VPGA / LVPGA also learn a variance)."""
-        return np.asarray(self._encode(self._params, self._stats, self._images(x)))
+        return np.asarray(self._encode(self._state, self._images(x)))
 
     def decode(self, z, uint8: bool = False) -> np.ndarray:
         """g_theta(z) for latents [N, z_dim] (or one [z_dim] latent)."""
-        return self._out(self._decode(self._params, self._stats, self._latents(z)), uint8)
+        return self._out(self._generate(self._state, self._latents(z)), uint8)
 
     def reconstruct(self, x, uint8: bool = False) -> np.ndarray:
         """g_theta(mu_phi(x)) = decode(encode(x))."""
@@ -122,11 +115,9 @@ class Run:
         stats, path, skipped = evaluate.load_ref_stats(ref, self.config)
         if path is None:
             raise RunError(f"no FID reference statistics: {skipped}")
-        samples = np.concatenate(
-            [
-                self.sample(min(self.config.fid_batch_size, n - i), seed=seed + i)
-                for i in range(0, n, self.config.fid_batch_size)
-            ]
+        batch = min(self.config.fid_batch_size, n)
+        samples = train.generate_samples(
+            self._state, self._model, self._generate, n, batch, jax.random.PRNGKey(seed)
         )
         return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
 

@@ -19,7 +19,12 @@ from pga_jax import configs, dispatch, errors, objectives
 
 
 class PopulationError(errors.UserError, ValueError):
-    """Runs that cannot train as one population, or members that failed; names which."""
+    """Runs that cannot train as one population, or members that failed; names which
+    (`failed`: the failed members' workdirs)."""
+
+    def __init__(self, message: str, failed: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.failed = tuple(failed)
 
 
 def may_differ(key: str, name: str) -> bool:
@@ -38,11 +43,10 @@ def check_members(member_configs: list[ml_collections.ConfigDict]) -> None:
     flats = [configs.flatten(c.to_dict()) for c in member_configs]
     first = flats[0]
     for i, flat in enumerate(flats[1:], 1):
+        # the objective first: members of other objectives differ in many fields
         for key in ["objective.name", *sorted(first.keys() | flat.keys())]:
             a, b = first.get(key), flat.get(key)
-            if a != b and not (
-                key != "objective.name" and may_differ(key, first["objective.name"])
-            ):
+            if a != b and not may_differ(key, first["objective.name"]):
                 raise PopulationError(
                     f"runs 0 and {i} differ in {key} ({a!r} vs {b!r}); a population's runs may "
                     "differ only in seed and config.objective's numbers: train them separately "

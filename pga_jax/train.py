@@ -333,15 +333,13 @@ def _check_same_settings(
     )
 
 
-def _member_means(calls: list, i: int, member_axis: bool) -> dict[str, float]:
+def _member_means(calls: list, i: int) -> dict[str, float]:
     """Member i's per-step mean of each metric over `calls` ((metrics averaged over L steps,
-    L, scheduled) of each call; metrics with a leading member axis if `member_axis`)."""
+    with a leading member axis; L; scheduled) of each call)."""
     rows = [(m, n) for m, n, scheduled in calls if scheduled[i]]
     if not rows:
         return {}
-    fetched = jax.device_get([m for m, _ in rows])
-    if member_axis:
-        fetched = [{k: v[i] for k, v in m.items()} for m in fetched]
+    fetched = [{k: v[i] for k, v in m.items()} for m in jax.device_get([m for m, _ in rows])]
     counts = np.array([n for _, n in rows], np.float64)
     return {k: float(np.dot([m[k] for m in fetched], counts) / counts.sum()) for k in fetched[0]}
 
@@ -457,14 +455,30 @@ def _open_member(config, workdir, allow_changed_settings, train_images):
     return member, state, model
 
 
+def _periods(config: ml_collections.ConfigDict) -> dict[str, int]:
+    """Every how many steps the host acts: {action: period} (FID only when on)."""
+    periods = {
+        "log": config.log_every,
+        "images": config.image_every,
+        "fid": config.fid_every,
+        "checkpoint": config.checkpoint_every,
+    }
+    return {action: every for action, every in periods.items() if every}
+
+
+def _actions_at(config: ml_collections.ConfigDict, step: int) -> dict[str, bool]:
+    """{action: whether the host does it after `step`}: at its period and at the last step."""
+    return {
+        action: step % every == 0 or step == config.num_steps
+        for action, every in _periods(config).items()
+    }
+
+
 def _schedule_end(members: list[_Member], t: int, k: int) -> int:
-    """The step the next call ends at: t + k, or the first boundary after t where the host
-    acts (log, images, FID, checkpoint, the end) or a lagging member catches up."""
+    """The step the next call ends at: t + k, or the first step after t where the host acts
+    (`_periods`, the last step) or a lagging member catches up."""
     c = members[0].config
-    every = [c.log_every, c.image_every, c.checkpoint_every] + (
-        [c.fid_every] if c.fid_every else []
-    )
-    ends = [t + k, c.num_steps] + [(t // e + 1) * e for e in every]
+    ends = [t + k, c.num_steps] + [(t // e + 1) * e for e in _periods(c).values()]
     ends += [m.step for m in members if not m.finished and m.step > t]
     return min(ends)
 
@@ -492,10 +506,10 @@ def _train(
     model = opened[0][2]
     if members is not None:
         model = dataclasses.replace(model, objective=population.shared_objective(member_configs))
-    hparams = [configs.objective_hparams(c) for c in member_configs]
     states = [s for _, s, _ in opened]
+    member_hparams = [configs.objective_hparams(c) for c in member_configs]
     state = states[0] if members is None else dispatch.stack(states)
-    hparams = hparams[0] if members is None else dispatch.stack(hparams)
+    hparams = member_hparams[0] if members is None else dispatch.stack(member_hparams)
 
     k = steps_per_dispatch(config)
     scan = (k > 1 or jax.default_backend() != "cpu") if scan is None else scan
@@ -515,10 +529,11 @@ def _train(
     def check_failures():
         """Reads which members froze (a sync) and records why: their last good checkpoint
         stays the latest, and the others go on."""
+        alive_now = np.asarray(alive)
         for i, m in enumerate(group):
-            if m.failure is None and not bool(alive_now[i]):
+            if m.failure is None and not alive_now[i]:
                 frozen = int(member_state(i).step)
-                scalars = _member_means(calls, i, members is not None)
+                scalars = _member_means(calls, i)
                 error = _non_finite_error(scalars, frozen + 1, m.checkpointer.latest_step())
                 m.failure = str(error)
                 m.step = frozen
@@ -547,7 +562,6 @@ def _train(
         config.num_steps,
     )
     alive = jnp.ones((n_members,), bool)
-    alive_now = np.ones(n_members, bool)
     calls: list = []  # (metrics, L, scheduled) of each call since the last log
     t0, first = time.time(), min(m.step for m in group)
     last_log = (first, time.perf_counter())  # (step, time) of the last log
@@ -560,7 +574,6 @@ def _train(
         in_flight = None
         while not all(m.finished for m in group):
             if requested:  # SIGINT / SIGTERM: save every member's last step (checked), stop
-                alive_now = np.asarray(alive)
                 check_failures()
                 for i, m in enumerate(group):
                     if m.failure is None and m.saved < m.step:
@@ -582,15 +595,7 @@ def _train(
             else:  # this call's batches, gathered here
                 images_arg = train_images[indices.reshape(-1)]
                 indices = np.arange(indices.size, dtype=np.int32).reshape(indices.shape)
-            if members is None:
-                state, alive_1, metrics = step_fn(
-                    state, images_arg, indices[0], hparams, alive[0], scheduled[0]
-                )
-                alive = alive_1[None]
-            else:
-                state, alive, metrics = step_fn(
-                    state, images_arg, indices, hparams, alive, scheduled
-                )
+            state, alive, metrics = step_fn(state, images_arg, indices, hparams, alive, scheduled)
             if in_flight is not None:  # at most one call in flight: honest steps/s
                 jax.block_until_ready(in_flight)
             in_flight = alive
@@ -600,16 +605,9 @@ def _train(
                     for done in range(m.step + 1, end + 1):  # clu's hook wants every step
                         m.progress(done)
                     m.step = end
-            c = config
-            at = {
-                "log": end % c.log_every == 0 or end == c.num_steps,
-                "images": end % c.image_every == 0 or end == c.num_steps,
-                "fid": bool(c.fid_every) and (end % c.fid_every == 0 or end == c.num_steps),
-                "checkpoint": end % c.checkpoint_every == 0 or end == c.num_steps,
-            }
+            at = _actions_at(config, end)
             if not any(at.values()):
                 continue
-            alive_now = np.asarray(alive)
             check_failures()
             if at["log"]:  # each member's steps per second since the last log (a sync above)
                 now = time.perf_counter()
@@ -619,7 +617,7 @@ def _train(
                 if not scheduled[i] or m.failure is not None:
                     continue
                 if at["log"]:
-                    scalars = {**_member_means(calls, i, members is not None), STEPS_PER_SEC: rate}
+                    scalars = {**_member_means(calls, i), STEPS_PER_SEC: rate}
                     m.writer.write_scalars(end, scalars)
                     curves.append_metrics(m.workdir, end, scalars)
                 if at["images"]:
@@ -634,7 +632,7 @@ def _train(
                         generate,
                         reconstruct,
                     )
-                if at["fid"]:
+                if at.get("fid"):
                     result = evaluate_fid(member_state(i), model, m.config, generate, end)
                     m.writer.write_scalars(end, {"fid": result["fid"]})
                     curves.append_metrics(m.workdir, end, result, name="fid.jsonl")
@@ -698,7 +696,8 @@ def train_population(
         raise population.PopulationError(
             f"{len(failed)} of {len(group)} members failed (non-finite loss; each kept its last "
             "good checkpoint, see its failure.json): "
-            + ", ".join(f"{m.workdir} at step {m.step + 1}" for m in failed)
+            + ", ".join(f"{m.workdir} at step {m.step + 1}" for m in failed),
+            failed=[m.workdir for m in failed],
         )
     return states
 

@@ -39,7 +39,7 @@ def test_load_round_trip(trained):
     run = pga_jax.load(workdir)
     assert run.step == 2 and run.image_shape == (28, 28, 1)
     np.testing.assert_array_equal(
-        np.asarray(run._params["decoder"]["out"]["kernel"]),
+        np.asarray(run._state.params["decoder"]["out"]["kernel"]),
         np.asarray(state.params["decoder"]["out"]["kernel"]),
     )
     images = train.load_training_images(config)[:8]

@@ -176,7 +176,7 @@ def test_a_population_sweep_writes_complete_runs_that_report_tabulates(tmp_path)
     runs = sweep.plan(
         config_arg, ["objective.gamma=0.01,0.02"], seeds=2, workdir_root=str(tmp_path)
     )
-    assert sweep.run_population(runs, config_arg) == []
+    assert sweep.run_population(runs) == []
     real = train.load_training_images(configs.load_experiment("mnist_lpga", "smoke"))
     ref = str(tmp_path / "ref.npz")
     score.save_stats(ref, score.compute_stats(real, TinyFeatures()))

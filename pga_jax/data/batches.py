@@ -30,6 +30,17 @@ def _check_images(images: np.ndarray) -> None:
         raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
 
 
+def _steps_per_epoch(n: int, batch_size: int) -> int:
+    """Full batches per epoch; DataError if there is none (a batch larger than the data)."""
+    steps = num_batches_per_epoch(n, batch_size)
+    if steps == 0:
+        raise DataError(
+            f"batch_size {batch_size} is larger than the dataset ({n} images); "
+            "use a smaller batch size or more data"
+        )
+    return steps
+
+
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 -> float32 in [-1, 1]: x / 127.5 - 1 (in numpy's float32 rounding)."""
     return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
@@ -49,12 +60,7 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int, count: int = 1)
     """
     if step < 0:
         raise ValueError(f"step must be non-negative, got {step}")
-    steps = num_batches_per_epoch(n, batch_size)
-    if steps == 0:
-        raise DataError(
-            f"batch_size {batch_size} is larger than the dataset ({n} images); "
-            "use a smaller batch size or more data"
-        )
+    steps = _steps_per_epoch(n, batch_size)
     out = np.empty((count, batch_size), np.int32)
     for i in range(count):
         epoch, index = divmod(int(step) + i, steps)
@@ -78,8 +84,7 @@ class EpochIterator:
         if start_step < 0:
             raise ValueError(f"start_step must be non-negative, got {start_step}")
         _check_images(images)
-        batch_indices(len(images), batch_size, seed, 0)  # DataError: batch larger than the data
-        self.steps_per_epoch = num_batches_per_epoch(len(images), batch_size)
+        self.steps_per_epoch = _steps_per_epoch(len(images), batch_size)
         self.images = images
         self.batch_size = batch_size
         self.seed = seed

@@ -60,6 +60,8 @@ class RunSpec:
     settings: tuple[tuple[str, str], ...]  # the grid point: (dotted key, value text)
     overrides: tuple[tuple[str, str], ...]  # pass-through overrides, the same for every run
     num_steps: int  # what "finished" means for this run
+    # the run's config, as `train_command` makes it (for training in this process)
+    config: ml_collections.ConfigDict = dataclasses.field(compare=False, repr=False)
 
     def train_command(self, config_arg: str, python: str = "python") -> list[str]:
         args = [python, "-m", "pga_jax.main", f"--config={config_arg}", f"--workdir={self.workdir}"]
@@ -69,15 +71,6 @@ class RunSpec:
 
     def evaluate_command(self, extra: list[str], python: str = "python") -> list[str]:
         return [python, "-m", "pga_jax.evaluate", f"--workdir={self.workdir}", *extra]
-
-    def config(self, config_arg: str) -> ml_collections.ConfigDict:
-        """The run's config, as `train_command` would make it."""
-        path, variant = split_config_arg(config_arg)
-        config = configs.load_experiment(path, variant)
-        for key, value in (*self.overrides, *self.settings):
-            apply_override(config, key, value, f"{CONFIG_PREFIX}{key}={value}")
-        config.seed = self.seed
-        return config
 
 
 def parse_set(spec: str) -> tuple[str, list[str]]:
@@ -179,7 +172,11 @@ def plan(
         configs.validate(config)
         for seed in range(first_seed, first_seed + seeds):
             workdir = os.path.join(workdir_root, stem, run_name(settings, seed, names))
-            runs.append(RunSpec(workdir, seed, settings, tuple(passed), config.num_steps))
+            run_config = ml_collections.ConfigDict(config.to_dict())
+            run_config.seed = seed
+            runs.append(
+                RunSpec(workdir, seed, settings, tuple(passed), config.num_steps, run_config)
+            )
     return runs
 
 
@@ -244,18 +241,17 @@ def execute(
 
 def run_population(
     runs: list[RunSpec],
-    config_arg: str,
     with_eval: bool = False,
     eval_args: list[str] = (),
     member_axis: str = "auto",
-) -> int:
+) -> list[str]:
     """Trains the unfinished runs as one population in this process, then (`with_eval`)
     evaluates every run still unevaluated with one `pga_jax.evaluate` (one feature pass);
     returns the failed runs' workdirs. For notebooks: `run_population(plan(...), ...)`."""
     to_train = [r for r in runs if status(r, with_eval)[0]]
     failed: list[str] = []
     if to_train:
-        run_configs = [r.config(config_arg) for r in to_train]
+        run_configs = [r.config for r in to_train]
         population.check_members(run_configs)
         logging.info(
             "population of %d runs (%d already finished)", len(to_train), len(runs) - len(to_train)
@@ -266,7 +262,7 @@ def run_population(
             )
         except population.PopulationError as e:
             logging.error("%s", e)
-            failed = [r.workdir for r in to_train if os.path.exists(failure_path(r.workdir))]
+            failed = list(e.failed)
     to_eval = [r for r in runs if r.workdir not in failed and any(status(r, with_eval))]
     if with_eval and to_eval:
         command = [sys.executable, "-m", "pga_jax.evaluate"]
@@ -281,7 +277,3 @@ def run_population(
         (": " + ", ".join(failed)) if failed else "",
     )
     return failed
-
-
-def failure_path(workdir: str) -> str:
-    return os.path.join(workdir, train.FAILURE_FILE)

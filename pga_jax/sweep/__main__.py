@@ -69,9 +69,7 @@ def main(argv):
         sys.exit(f"error: --evaluate_args={FLAGS.evaluate_args}: {e}")
     if FLAGS.population and not FLAGS.dry_run:
         try:
-            failed = run_population(
-                runs, FLAGS.config, FLAGS.evaluate, eval_args, FLAGS.member_axis
-            )
+            failed = run_population(runs, FLAGS.evaluate, eval_args, FLAGS.member_axis)
         except errors.UserError as e:
             errors.exit_with(e)
         if failed:
