@@ -295,30 +295,13 @@ def _score_features(features, ref: dict, feature_fn) -> dict:
     return result
 
 
-def evaluate(
-    workdir: str,
-    *,
-    num_samples: int = 5000,
-    fid_ref_stats: str = "",
-    protocol: str | None = None,
-    fid_weights: str | None = None,
-    feature_batch_size: int | None = None,
-    feature_fn=None,
-    seed: int = 0,
-    split: str = "",
-    num_images: int = 64,
-    num_interpolations: int = 8,
-    interpolation_steps: int = 10,
-    save_samples: bool = False,
-    tensorboard: bool = True,
-) -> dict:
+def evaluate(workdir: str, **options) -> dict:
     """Writes WORKDIR/eval/ (see the module docstring) and returns the eval.json dict.
 
-    `feature_fn` (a ``fid.inception.FeatureFn`` or any callable images -> features with
-    ``protocol`` and ``weights_sha256`` attributes) replaces the real Inception network.
+    `options`: the keyword arguments of `evaluate_many` (num_samples=5000, fid_ref_stats, ...,
+    feature_fn), declared there once.
     """
-    options = dict(locals())
-    return evaluate_many([options.pop("workdir")], **options)[0]
+    return evaluate_many([workdir], **options)[0]
 
 
 @dataclasses.dataclass
@@ -364,6 +347,9 @@ def evaluate_many(
     workdir is scored on its own rows of the features. Nothing is written before every score
     is known: a workdir that cannot be evaluated is one `WorkdirError` naming it (with a single
     workdir, the error `evaluate` raises), and no workdir's eval/ is touched.
+
+    `feature_fn` (a ``fid.inception.FeatureFn`` or any callable images -> features with
+    ``protocol`` and ``weights_sha256`` attributes) replaces the real Inception network.
     """
     opts = types.SimpleNamespace(**locals())  # first: the arguments only
     if isinstance(workdir_list, str | os.PathLike):
