@@ -17,6 +17,10 @@ images of Fashion-MNIST's shape so that no dataset is needed), all in one proces
   default K); aggregate member-steps/s = M x steps/s, against one run's loop steps/s, i.e.
   M sequential runs (`vs_sequential` = member-steps/s / single-run steps/s).
 
+- loop, n devices (`--devices=1,2`): the one-run loop with the batch split over n devices
+  (`config.mesh.data`; the same global batch), each in its own process; on a CPU the devices
+  are forced and share its cores, so this shows only the sharding's overhead (issue 15).
+
 Targets: on a CPU, loop >= 0.95 x bare and M = 4 >= 1.0 x sequential; on a GPU, loop >= 0.90 x
 bare and M = 8 >= 4 x one run. Output: a table on stdout, rows as JSON with --json, each with
 the device, `lscpu`'s model name and flags (on Linux), jax's version and XLA_FLAGS.
@@ -45,6 +49,13 @@ flags.DEFINE_integer("steps", 20, "Steps per timed block / per log of the loop."
 flags.DEFINE_integer("repeats", 3, "Timed blocks (bare) / timed logs (loop) per row.")
 flags.DEFINE_string("member_axis", "auto", "Population member axis: auto, vmap, unrolled.")
 flags.DEFINE_string("json", "", "Write the rows here as JSON.")
+flags.DEFINE_string(
+    "devices",
+    "",
+    "Also the loop (one run) on these numbers of devices at the same global batch, e.g. 1,2; "
+    "on a CPU they are forced (--xla_force_host_platform_device_count) and share its cores.",
+)
+flags.DEFINE_integer("loop_on_devices", 0, "Internal: print one loop row on this many devices.")
 
 
 def _config(steps: int, repeats: int, k: int = 0):
@@ -84,13 +95,16 @@ def loop_steps_per_s(workdirs: list[str]) -> float:
     return statistics.median(rates)
 
 
-def run_loop(k: int, members: int, steps: int, repeats: int, axis: str) -> float:
+def run_loop(
+    k: int, members: int, steps: int, repeats: int, axis: str, data_devices: int = 0
+) -> float:
     with tempfile.TemporaryDirectory() as root:
         workdirs = [os.path.join(root, str(i)) for i in range(members)]
         member_configs = []
         for i in range(members):
             config = _config(steps, repeats, k)
             config.seed = i
+            config.mesh.data = data_devices
             member_configs.append(config)
         if members == 1 and axis == "single":
             train.train_and_evaluate(member_configs[0], workdirs[0])
@@ -117,9 +131,37 @@ def machine() -> dict:
     return info
 
 
+def loop_on_devices(n: int, steps: int, repeats: int) -> float:
+    """The one-run loop's steps/s on `n` devices (the batch split over them), in a process
+    of its own (on a CPU with `n` forced devices)."""
+    env = dict(os.environ)
+    if jax.default_backend() == "cpu":
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.population",
+            f"--loop_on_devices={n}",
+            f"--steps={steps}",
+            f"--repeats={repeats}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"]
+
+
 def main(argv):
     del argv
     steps, repeats = FLAGS.steps, FLAGS.repeats
+    if FLAGS.loop_on_devices:
+        rate = run_loop(0, 1, steps, repeats, "single", data_devices=FLAGS.loop_on_devices)
+        print(json.dumps({"steps_per_s": rate}))
+        return
     rows, info = [], machine()
 
     def emit(row):
@@ -148,10 +190,15 @@ def main(argv):
                 "vs_sequential": m * rate / single,
             }
         )
+    one_device = None
+    for n in [int(x) for x in FLAGS.devices.split(",") if x]:
+        rate = loop_on_devices(n, steps, repeats)
+        one_device = one_device or rate
+        emit({"row": f"loop, {n} devices", "steps_per_s": rate, "vs_one_device": rate / one_device})
     print(f"\n{info}\n")
     print(f"{'row':<22} {'steps/s':>9} {'member-steps/s':>15} {'ratio':>8}")
     for r in rows:
-        ratio = r.get("vs_bare", r.get("vs_sequential"))
+        ratio = r.get("vs_bare", r.get("vs_sequential", r.get("vs_one_device")))
         member = r.get("member_steps_per_s", r["steps_per_s"])
         print(f"{r['row']:<22} {r['steps_per_s']:>9.2f} {member:>15.2f} {ratio or 1:>8.2f}")
 

@@ -107,14 +107,20 @@ REQUIRED_KEYS = (
 # ----------------------------------------------------------------------------------------------
 
 
+# --experiment=NAME: rows of that experiment file alone, with its own objective, arch and model
+# settings (e.g. the Appendix C configs: cifar_lpga_resnet, celeba140_lpga, celeba140_vae).
+EXPERIMENT: list[str] = []
+
+
 def experiment_path(objective: str) -> Path:
-    return EXPERIMENTS / f"mnist_{objective}.py"
+    return EXPERIMENTS / (f"{EXPERIMENT[0]}.py" if EXPERIMENT else f"mnist_{objective}.py")
 
 
 def load_config(objective: str, arch: str, fast_layers: bool | None):
     """The experiment's config, arch overridden, warm-up off; fast_layers=None keeps its own."""
     config = configs.load_experiment(str(experiment_path(objective)))
-    config.model.arch = arch
+    if not EXPERIMENT:
+        config.model.arch = arch
     configs.all_terms_on(config)
     if fast_layers is not None:
         config.model.fast_layers = fast_layers
@@ -332,6 +338,8 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
     steps_per_s = args.steps / block_s
     achieved = flops * steps_per_s / 1e9 if flops else None
     row = {
+        "experiment": EXPERIMENT[0] if EXPERIMENT else f"mnist_{objective}",
+        "setting": configs.setting_label(config),
         "objective": objective,
         "arch": arch,
         "batch": batch_size,
@@ -458,6 +466,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the ceiling matmul's precision: highest (true float32) or default (the step's)",
     )
     p.add_argument("--json", default="", help="write the rows as a JSON list to this file")
+    p.add_argument(
+        "--experiment",
+        default="",
+        help="rows of experiments/NAME.py alone (its objective, arch, width): e.g. celeba140_lpga",
+    )
     args = p.parse_args(argv)
 
     args.objectives = args.objectives or (["lpga"] if args.quick else list(ALL_OBJECTIVES))
@@ -480,6 +493,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
+    if args.experiment:
+        EXPERIMENT[:] = [args.experiment]
+        config = configs.load_experiment(str(experiment_path("")))
+        args.objectives, args.archs = [config.objective.name], [config.model.arch]
     common = {
         **environment(),
         **matmul_ceiling(args.ceiling_n, args.ceiling_repeats, args.ceiling_precision),

@@ -21,13 +21,15 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from pga_jax import atomic
+from pga_jax import atomic, distributed, sharding
 from pga_jax.errors import UserError
 
 
@@ -36,10 +38,44 @@ class CheckpointError(UserError, RuntimeError):
 
 
 class QuietOrbax:
-    """absl log filter: drops orbax's INFO chatter (several lines per checkpoint); warnings pass."""
+    """absl log filter: drops orbax's INFO chatter (several lines per checkpoint); its warnings
+    and errors pass as one line each, without the tracebacks of its background threads (a
+    failed save is reported once, as CheckpointError, by `Checkpointer.save`)."""
 
     def filter(self, record) -> bool:
-        return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
+        if "/asyncio/" in record.pathname and "orbax" in str(record.exc_info):
+            pass  # "Task exception was never retrieved" of orbax's writers: one line too
+        elif "/orbax/" not in record.pathname:
+            return True
+        elif record.levelno <= logging.converter.STANDARD_INFO:
+            return False
+        if record.exc_info or "\n" in record.getMessage():
+            record.msg, record.args = " ".join(record.getMessage().split())[:300], ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def ignore_closed_event_loops() -> None:
+    """Keeps sys.excepthook and sys.unraisablehook (the path these take, as measured) from
+    printing "RuntimeError: Event loop is closed" tracebacks: orbax's writer threads raise them
+    by the dozen after a failed save (disk full), burying the one-line error; every other
+    exception is printed as before."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        if kind is RuntimeError and str(value) == "Event loop is closed":
+            return
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
+    previous_unraisable = sys.unraisablehook
+
+    def unraisable(info):
+        if info.exc_type is RuntimeError and str(info.exc_value) == "Event loop is closed":
+            return
+        previous_unraisable(info)
+
+    sys.unraisablehook = unraisable
 
 
 MANIFESTS = "checkpoint_manifests"
@@ -69,7 +105,7 @@ def non_finite_leaves(tree) -> list[str]:
     """Paths of the float leaves of `tree` that hold NaN or inf."""
     bad = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        value = np.asarray(leaf)
+        value = sharding.to_host(leaf)
         if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
             bad.append(jax.tree_util.keystr(path))
     return bad
@@ -85,11 +121,14 @@ class Checkpointer:
         )
         self._failed: list[int] = []  # steps whose save failed (their temporary folders go)
 
+    def _incomplete(self) -> list[str]:
+        """The temporary folders of this process's failed saves (only those)."""
+        pattern = os.path.join(self.directory, "{}.orbax-checkpoint-tmp*")
+        return [tmp for step in self._failed for tmp in glob.glob(pattern.format(step))]
+
     def _remove_incomplete(self) -> None:
-        """Removes the temporary folders of this process's failed saves (only those)."""
-        for step in self._failed:
-            for tmp in glob.glob(os.path.join(self.directory, f"{step}.orbax-checkpoint-tmp*")):
-                shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in self._incomplete():
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -117,13 +156,15 @@ class Checkpointer:
                 f"saving checkpoint {self.path(step)} failed ({type(e).__name__}: {cause}); "
                 "earlier checkpoints are kept: free space (or fix the folder) and rerun"
             ) from e
-        files = checkpoint_files(self.path(step))
-        atomic.write_json(self.manifest_path(step), {"step": step, "files": files})
-        kept = {str(s) for s in self._manager.all_steps()}
-        folder = os.path.join(self.workdir, MANIFESTS)
-        for name in os.listdir(folder):
-            if name.endswith(".json") and name[: -len(".json")] not in kept:
-                os.remove(os.path.join(folder, name))
+        if distributed.is_primary():  # every process's shards are written: orbax waited
+            files = checkpoint_files(self.path(step))
+            atomic.write_json(self.manifest_path(step), {"step": step, "files": files})
+            kept = {str(s) for s in self._manager.all_steps()}
+            folder = os.path.join(self.workdir, MANIFESTS)
+            for name in os.listdir(folder):
+                if name.endswith(".json") and name[: -len(".json")] not in kept:
+                    os.remove(os.path.join(folder, name))
+        distributed.barrier(f"manifest {self.path(step)}")
 
     def verify(self, step: int) -> str | None:
         """Why checkpoint `step`'s files differ from its manifest, or None (also when it has
@@ -230,4 +271,11 @@ class Checkpointer:
             self._manager.close()
         except Exception as e:
             logging.warning("closing the checkpoint manager: %s", " ".join(str(e).split())[:200])
-        self._remove_incomplete()  # again: orbax's writers may have recreated them
+        # again: orbax's writer threads may recreate (empty) folders for a while after a
+        # failed save; remove them until they stay gone (up to 2 s)
+        self._remove_incomplete()
+        for _ in range(10 if self._failed else 0):
+            time.sleep(0.2)
+            if not self._incomplete():
+                break
+            self._remove_incomplete()

@@ -19,10 +19,20 @@ import ml_collections
 
 from pga_jax import data, errors, models, objectives
 
-# The repository's experiment files (a source checkout; pass a path otherwise).
-EXPERIMENTS_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"
-)
+
+def _experiments_dir() -> str:
+    """The experiment files: `experiments/` of a source checkout, else the copy a wheel install
+    ships as the package `pga_jax.experiments` (setup.py)."""
+    checkout = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"
+    )
+    if os.path.isdir(checkout):
+        return checkout
+    spec = importlib.util.find_spec("pga_jax.experiments")
+    return os.path.dirname(spec.origin) if spec and spec.origin else checkout
+
+
+EXPERIMENTS_DIR = _experiments_dir()
 
 
 class ConfigError(errors.UserError, ValueError):
@@ -75,6 +85,9 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     # Where the uint8 training images live: "device" (batches gathered there), "host" (each
     # call's batches gathered here and sent), or "auto": the device unless they fill over 1/4.
     c.data.images_on = "auto"
+    # CelebA: the side of the centred square crop of the 218x178 images, resized to 64x64
+    # (108, the paper's Table 1; 140, its Appendix C).
+    c.data.celeba_crop = data.DEFAULT_CELEBA_CROP
     # Training images: every split the original used ("all" for CelebA: all 202,599 images).
     c.data.split = "all" if dataset == "celeb_a" else "train"
 
@@ -83,6 +96,7 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.model.z_dim = cls.z_dim.get(dataset, d["z_dim"])
     c.model.bn = d["bn"]
     c.model.resnet_dim = 512
+    c.model.width = models.DCGAN_WIDTH  # conv_*: filters of the first conv (App. C: 128)
     c.model.fast_layers = True  # same function, faster form of the strided convs (layers.py)
 
     c.objective = objective_block(objective)  # objectives/<name>.py: fields and meanings
@@ -99,6 +113,11 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     # calls, which end at every log / image / FID / checkpoint step. 0: 1 on a CPU (XLA runs
     # convolutions in loops slowly there, see dispatch.py), 50 on GPUs and TPUs.
     c.steps_per_dispatch = 0
+    # The device mesh (sharding.py): the batch is split over `data` devices, a population's
+    # runs over `members` devices. 0 = automatic: every device on `data` for one run.
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.members = 0
+    c.mesh.data = 0
 
     c.log_every = 100
     c.image_every = 2000
@@ -121,11 +140,13 @@ FIELD_DOCS = {
     "data.tfds_data_dir": "tfds data_dir ('' = tfds default)",
     "data.synthetic_size": "images, when dataset is synthetic",
     "data.split": "the training images' split (CelebA: all)",
+    "data.celeba_crop": "CelebA: side of the centred crop resized to 64x64 (108; App. C: 140)",
     "data.images_on": "auto, device (batches gathered there) or host",
     "model.arch": "conv_mnist, conv_32, conv_64 or resnet_32",
     "model.z_dim": "latent size",
     "model.bn": "BatchNorm in both networks",
     "model.resnet_dim": "channels of resnet_32",
+    "model.width": "conv_*: DCGAN width, filters of the first conv (64; App. C CelebA: 128)",
     "model.fast_layers": "the faster exact form of the strided convolutions",
     "objective.name": "vae, lpga, vpga or lvpga (python -m pga_jax.objectives)",
     "optim.learning_rate": "SGD learning rate",
@@ -135,6 +156,8 @@ FIELD_DOCS = {
     "batch_size": "images per step",
     "num_steps": "training steps",
     "steps_per_dispatch": "steps per jitted call (0: 1 on a CPU, 50 elsewhere)",
+    "mesh.members": "devices a population's runs are split over (0: automatic)",
+    "mesh.data": "devices the batch is split over (0: automatic, all for one run)",
     "log_every": "steps between logged metrics",
     "image_every": "steps between sample / reconstruction grids",
     "checkpoint_every": "steps between checkpoints",
@@ -228,6 +251,26 @@ def load_experiment(name: str, arg: str | None = None) -> ml_collections.ConfigD
     return module.get_config(arg)
 
 
+def celeba_crop(c: ml_collections.ConfigDict) -> int | None:
+    """The CelebA crop a run's images are of (None for other datasets)."""
+    return c.data.celeba_crop if c.dataset == "celeb_a" else None
+
+
+def setting_label(c: ml_collections.ConfigDict) -> str:
+    """How a run's model and data differ from Table 1's (the paper's Appendix C), e.g.
+    "ResNet 512" or "140x140 crops, DCGAN 128"; "" for Table 1's. `report` gives such runs
+    their own column."""
+    parts = []
+    if c.model.arch == "resnet_32":
+        parts.append(f"ResNet {c.model.resnet_dim}")
+    crop = celeba_crop(c)
+    if crop not in (None, data.DEFAULT_CELEBA_CROP):
+        parts.append(f"{crop}x{crop} crops")
+    if c.model.arch != "resnet_32" and c.model.width != models.DCGAN_WIDTH:
+        parts.append(f"DCGAN {c.model.width}")
+    return ", ".join(parts)
+
+
 def objective(c: ml_collections.ConfigDict) -> objectives.Objective:
     """The static objective of a config (which terms it computes)."""
     return objective_class(c.objective.name).from_settings(c.objective)
@@ -238,10 +281,28 @@ def objective_hparams(c: ml_collections.ConfigDict):
     return objective_class(c.objective.name).hparams(c.objective)
 
 
+# Fields added after runs were written: the value each had in effect before it existed.
+# `upgrade` fills them into an older config.json's config.
+ADDED_FIELDS = {
+    "data.celeba_crop": data.DEFAULT_CELEBA_CROP,
+    "model.width": models.DCGAN_WIDTH,
+    "mesh.members": 0,
+    "mesh.data": 0,
+}
+
+
 def upgrade(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """A config written by an older pga_jax (a run's config.json) in today's field names."""
+    """A config written by an older pga_jax (a run's config.json) in today's field names,
+    with the fields added since (ADDED_FIELDS) at their earlier values."""
     cls = objective_class(c.objective.name)
-    c = ml_collections.ConfigDict(c.to_dict())
+    d = c.to_dict()
+    for dotted, value in ADDED_FIELDS.items():
+        *blocks, name = dotted.split(".")
+        node = d
+        for block in blocks:
+            node = node.setdefault(block, {})
+        node.setdefault(name, value)
+    c = ml_collections.ConfigDict(d)
     c.objective = ml_collections.ConfigDict(cls.upgrade(c.objective.to_dict()))
     return c
 
@@ -327,9 +388,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"config.steps_per_dispatch={c.steps_per_dispatch} must be >= 0 (0: automatic)"
         )
+    for key in ("members", "data"):
+        if c.mesh[key] < 0:
+            raise ConfigError(f"config.mesh.{key}={c.mesh[key]} must be >= 0 (0: automatic)")
     if c.data.images_on not in IMAGES_ON:
         raise ConfigError(f"config.data.images_on={c.data.images_on!r}: use one of {IMAGES_ON}")
-    for key in ("z_dim",):
+    for key in ("z_dim", "width"):
         if c.model[key] <= 0:
             raise ConfigError(f"config.model.{key}={c.model[key]} must be positive")
     if c.fid_every > 0 and not c.fid_ref_stats:

@@ -40,7 +40,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from pga_jax import data
+from pga_jax import data, sharding
 
 MEMBER_AXES = ("vmap", "unrolled")
 
@@ -82,10 +82,17 @@ def stack(trees: list):
 
 
 def make_dispatch(
-    step: Callable, *, scan: bool, members: str | None = None, donate: bool = True
+    step: Callable,
+    *,
+    scan: bool,
+    members: str | None = None,
+    donate: bool = True,
+    placement: sharding.Placement | None = None,
 ) -> Callable:
     """The jitted dispatch of `step` ((state, batch, hparams) -> (state, metrics)): one run
-    (`members=None`) or a population (`members` in MEMBER_AXES); the state is donated."""
+    (`members=None`) or a population (`members` in MEMBER_AXES); the state is donated. With a
+    `placement` (sharding.py) its arguments and results are sharded on that mesh (the batch
+    over `data`, a population's members over `members`); without, they stay where they are."""
     run = functools.partial(_run, step, scan=scan)
     if members is None:
         one_run = run
@@ -112,4 +119,13 @@ def make_dispatch(
 
     else:
         raise ValueError(f"members={members!r}: use one of {MEMBER_AXES} or None")
-    return jax.jit(run, donate_argnums=0 if donate else ())
+    donate_argnums = 0 if donate else ()
+    if placement is None:
+        return jax.jit(run, donate_argnums=donate_argnums)
+    p = placement
+    return jax.jit(
+        run,
+        donate_argnums=donate_argnums,
+        in_shardings=(p.state, p.replicated, p.indices, p.state, p.per_member, p.per_member),
+        out_shardings=(p.state, p.per_member, p.per_member),
+    )

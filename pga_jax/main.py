@@ -17,7 +17,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pga_jax import checkpointing, configs, errors, objectives, train
+from pga_jax import checkpointing, configs, distributed, errors, objectives, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -33,6 +33,20 @@ flags.DEFINE_bool(
     "Resume with other objective / optimiser values than the run's (config.json records it).",
 )
 flags.DEFINE_bool("print_config", False, "Print every field with its value and meaning; exit.")
+# Many processes (distributed.py): all run this command with the same flags but --process_id.
+flags.DEFINE_enum(
+    "distributed",
+    "auto",
+    ["auto", "on", "off"],
+    "Join other processes with jax.distributed: auto = when --coordinator_address is given or "
+    "a cluster (SLURM, TPU slice, Open MPI) is detected.",
+)
+flags.DEFINE_string("coordinator_address", "", "host:port of process 0, e.g. 10.0.0.1:1234.")
+flags.DEFINE_integer("num_processes", 0, "Processes in the run (with --coordinator_address).")
+flags.DEFINE_integer("process_id", -1, "This process's index, 0 .. num_processes - 1.")
+flags.DEFINE_integer(
+    "distributed_timeout_s", 300, "Seconds to wait for the other processes before failing."
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -53,6 +67,12 @@ def parse_flags(argv: list[str]) -> list[str]:
         name = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)[0] if text else "?"
         suggestion = re.search(r'Did you mean "([^"]+)"', text)
         bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
+        if not bad:  # not an override's: the config file itself failed while loading
+            config_arg = next((a for a in argv[1:] if a.startswith("--config=")), "--config")
+            sys.exit(
+                f"error: {config_arg} failed to load ({type(e).__name__}: "
+                f"{' '.join(text.split())[:200]}); fix the config file"
+            )
         renamed = [
             f"{cls.name}: {old} is now {new}"
             for cls in map(objectives.get, objectives.names())
@@ -88,7 +108,24 @@ def main(argv):
     if not FLAGS.workdir:
         errors.exit_with("--workdir is required: the folder of the run's checkpoints and logs")
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
-    logging.info("JAX %s, training on %s", jax.__version__, jax.devices())
+    checkpointing.ignore_closed_event_loops()
+    try:
+        distributed.initialize(
+            FLAGS.coordinator_address,
+            FLAGS.num_processes,
+            FLAGS.process_id,
+            mode=FLAGS.distributed,
+            timeout_s=FLAGS.distributed_timeout_s,
+        )
+    except errors.UserError as e:
+        errors.exit_with(e)
+    logging.info(
+        "JAX %s, process %d of %d, training on %s",
+        jax.__version__,
+        jax.process_index(),
+        jax.process_count(),
+        jax.devices(),
+    )
     gpu = next((p for p in ("/dev/nvidia0", "/dev/dxg") if os.path.exists(p)), None)
     if gpu and jax.default_backend() == "cpu":
         logging.warning(

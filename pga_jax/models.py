@@ -139,6 +139,17 @@ class _Heads(nn.Module):
 # conv_mnist / conv_32 / conv_64 (DCGAN-style, models.py:20-82, 136-168)
 # --------------------------------------------------------------------------------------------
 
+# The DCGAN width: filters of the first convolution (the original code's `dim`, 64). The
+# specs below are written at it; every hidden layer scales with `model.width` (Appendix C's
+# "full DCGAN" on 140x140 CelebA crops: 128).
+DCGAN_WIDTH = 64
+
+
+def _widened(features: int, width: int) -> int:
+    """A spec's hidden features at DCGAN width `width`."""
+    return features * width // DCGAN_WIDTH
+
+
 # Each spec row: (kind, features, uses_bn_when_enabled). kind: conv | dense.
 _ENCODER_SPECS = {
     "conv_mnist": [("conv", 64, False), ("conv", 128, True), ("dense", 1024, True)],
@@ -176,6 +187,7 @@ class ConvEncoder(nn.Module):
     bn: bool = False
     variational: bool = False
     conv: Callable = plain_conv
+    width: int = DCGAN_WIDTH
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -183,6 +195,7 @@ class ConvEncoder(nn.Module):
             if kind == "dense":
                 x = x.reshape((x.shape[0], -1))
             layer = self.conv if kind == "conv" else _dense
+            features = _widened(features, self.width)
             x = _Block(layer, features, lrelu, self.bn and has_bn)(x, train)
         x = x.reshape((x.shape[0], -1))
         return _Heads(self.z_dim, self.variational)(x)
@@ -194,15 +207,20 @@ class ConvDecoder(nn.Module):
     arch: str
     bn: bool = False
     dconv: Callable = plain_conv_transpose
+    width: int = DCGAN_WIDTH
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         spec = _DECODER_SPECS[self.arch]
         x = z
         for features, has_bn in spec["dense"]:
-            x = _Block(_dense, features, nn.relu, self.bn and has_bn)(x, train)
-        x = x.reshape((x.shape[0], *spec["reshape"]))
+            x = _Block(_dense, _widened(features, self.width), nn.relu, self.bn and has_bn)(
+                x, train
+            )
+        h, w, c = spec["reshape"]
+        x = x.reshape((x.shape[0], h, w, _widened(c, self.width)))
         for features, has_bn in spec["dconv"]:
+            features = _widened(features, self.width)
             x = _Block(self.dconv, features, nn.relu, self.bn and has_bn)(x, train)
         channels = OUTPUT_SHAPES[self.arch][-1]
         x = self.dconv(channels, name="out")(x)
@@ -308,8 +326,9 @@ def build_models(
     variational: bool,
     resnet_dim: int = 512,
     fast_layers: bool = True,
+    width: int = DCGAN_WIDTH,
 ) -> tuple[nn.Module, nn.Module]:
-    """Returns (encoder, decoder) modules for `arch`.
+    """Returns (encoder, decoder) modules for `arch`; `width`: the DCGAN width of conv_*.
 
     fast_layers: compute the 5x5 stride-2 (transposed) convolutions with `layers.py` (same
     function, same parameters, each direction of the forward and backward pass in its fastest
@@ -323,8 +342,8 @@ def build_models(
         (fast_conv, fast_conv_transpose) if fast_layers else (plain_conv, plain_conv_transpose)
     )
     return (
-        ConvEncoder(arch, z_dim, bn, variational, conv=conv),
-        ConvDecoder(arch, bn, dconv=dconv),
+        ConvEncoder(arch, z_dim, bn, variational, conv=conv, width=width),
+        ConvDecoder(arch, bn, dconv=dconv, width=width),
     )
 
 

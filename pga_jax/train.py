@@ -44,12 +44,14 @@ from pga_jax import (
     curves,
     data,
     dispatch,
+    distributed,
     errors,
     images,
     models,
     objectives,
     optim,
     population,
+    sharding,
     writers,
 )
 
@@ -132,6 +134,7 @@ def build_networks(config: ml_collections.ConfigDict):
         variational=obj.variational,
         resnet_dim=config.model.resnet_dim,
         fast_layers=config.model.fast_layers,
+        width=config.model.width,
     )
     return encoder, decoder, obj
 
@@ -257,6 +260,7 @@ def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
         tfds_data_dir=config.data.tfds_data_dir or None,
         synthetic_shape=shape,
         synthetic_size=config.data.synthetic_size,
+        celeba_crop=config.data.celeba_crop,
     )
     if tuple(imgs.shape[1:]) != shape:
         raise configs.ConfigError(
@@ -273,6 +277,8 @@ _STRUCTURAL_KEYS = (
     "model.z_dim",
     "model.bn",
     "model.resnet_dim",
+    "model.width",
+    "data.celeba_crop",
     "objective.name",
     "seed",
     "batch_size",
@@ -290,7 +296,7 @@ def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
         def get(d, dotted):
             for part in dotted.split("."):
                 d = d.get(part, {}) if isinstance(d, dict) else None
-            return d
+            return configs.ADDED_FIELDS.get(dotted) if d == {} else d  # an older run's
 
         for key in _STRUCTURAL_KEYS:
             if get(saved, key) != get(current, key):
@@ -298,9 +304,10 @@ def _check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
                     f"{workdir} holds a run with {key}={get(saved, key)!r}, not "
                     f"{get(current, key)!r}; use a new --workdir to start a different run"
                 )
-    else:
+    elif distributed.is_primary():
         os.makedirs(workdir, exist_ok=True)
         atomic.write_json(path, current)
+    distributed.barrier("config.json")  # the other processes read it next
 
 
 def _check_same_settings(
@@ -314,7 +321,7 @@ def _check_same_settings(
     current = json.loads(config.to_json_best_effort())
     diff = configs.changed_settings(configs.in_force(saved, start + 1).to_dict(), current)
     if not diff or start == 0 and not saved.get(configs.CHANGES):
-        if diff:  # nothing trained yet: the run starts with the new settings
+        if diff and distributed.is_primary():  # nothing trained: the new settings apply
             atomic.write_json(path, current)
         return
     listed = ", ".join(f"{k}={old!r} -> {new!r}" for k, (old, new) in diff.items())
@@ -327,7 +334,8 @@ def _check_same_settings(
     saved.setdefault(configs.CHANGES, []).append(
         {"step": start, "set": {k: new for k, (_, new) in diff.items()}}
     )
-    atomic.write_json(path, saved)
+    if distributed.is_primary():
+        atomic.write_json(path, saved)
     logging.warning(
         "Settings changed from step %d on: %s (recorded in %s)", start + 1, listed, path
     )
@@ -339,7 +347,7 @@ def _member_means(calls: list, i: int) -> dict[str, float]:
     rows = [(m, n) for m, n, scheduled in calls if scheduled[i]]
     if not rows:
         return {}
-    fetched = [{k: v[i] for k, v in m.items()} for m in jax.device_get([m for m, _ in rows])]
+    fetched = [{k: v[i] for k, v in m.items()} for m in sharding.fetch([m for m, _ in rows])]
     counts = np.array([n for _, n in rows], np.float64)
     return {k: float(np.dot([m[k] for m in fetched], counts) / counts.sum()) for k in fetched[0]}
 
@@ -354,8 +362,9 @@ def _non_finite_error(metrics: dict[str, float], step: int, last_good: int | Non
 
 def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate, reconstruct):
     """Sample grid (Dec(N(0, I)), fixed noise) and reconstructions, as PNG and to TensorBoard."""
-    samples = np.asarray(generate(state, fixed_z))
-    recons = np.asarray(reconstruct(state, fixed_x))
+    like = state.step
+    samples = sharding.to_host(generate(state, sharding.alongside(fixed_z, like)))
+    recons = sharding.to_host(reconstruct(state, sharding.alongside(fixed_x, like)))
     n = len(fixed_z)
     grids = {
         "samples": images.make_grid(samples, ncols=int(math.sqrt(n))),
@@ -364,29 +373,40 @@ def write_images(state, model, step, workdir, writer, fixed_z, fixed_x, generate
         ),
     }
     for name, grid in grids.items():
-        images.save_png(os.path.join(workdir, "images", f"{name}_{step:07d}.png"), grid)
-        images.save_png(os.path.join(workdir, "images", f"{name}_latest.png"), grid)
+        if distributed.is_primary():
+            images.save_png(os.path.join(workdir, "images", f"{name}_{step:07d}.png"), grid)
+            images.save_png(os.path.join(workdir, "images", f"{name}_latest.png"), grid)
     writer.write_images(step, {k: v[None] for k, v in grids.items()})
 
 
-def generate_samples(state, model, generate, num: int, batch_size: int, rng) -> np.ndarray:
-    """`num` images g_theta(z), z ~ N(0, I), generated `batch_size` at a time, as float32."""
+def generate_samples(
+    state, model, generate, num: int, batch_size: int, rng, placement=None
+) -> np.ndarray:
+    """`num` images g_theta(z), z ~ N(0, I), generated `batch_size` at a time, as float32;
+    with a `placement` (sharding.py), each batch that divides over its `data` devices is
+    split over them."""
     out = []
+    if placement is not None:
+        state = sharding.put(state, placement.replicated)
     for i in range(0, num, batch_size):
         z = jax.random.normal(jax.random.fold_in(rng, i), (min(batch_size, num - i), model.z_dim))
-        out.append(np.asarray(generate(state, z)))
+        if placement is not None and len(z) % placement.data_size == 0:
+            z = sharding.global_array(z, placement.batch)
+        out.append(sharding.to_host(generate(state, z)))
     return np.concatenate(out)
 
 
-def evaluate_fid(state, model, config, generate, step: int) -> dict:
+def evaluate_fid(state, model, config, generate, step: int, placement=None) -> dict:
     """FID of `fid_num_samples` samples against `fid_ref_stats` (original: every 2,000 steps)."""
     from pga_jax.fid import score  # noqa: PLC0415  (loads Inception only when FID is on)
 
     rng = jax.random.fold_in(jax.random.PRNGKey(config.seed + 2), step)
     samples = generate_samples(
-        state, model, generate, config.fid_num_samples, config.fid_batch_size, rng
+        state, model, generate, config.fid_num_samples, config.fid_batch_size, rng, placement
     )
-    return score.score_arrays(samples, config.fid_ref_stats, kid=False, pr=False)
+    return score.score_arrays(
+        samples, config.fid_ref_stats, kid=False, pr=False, celeba_crop=configs.celeba_crop(config)
+    )
 
 
 # config.steps_per_dispatch = 0: one step per call on a CPU (see dispatch.py), else this many.
@@ -428,10 +448,12 @@ class _Member:
         return self.failure is not None or self.step >= self.config.num_steps
 
 
-def _open_member(config, workdir, allow_changed_settings, train_images):
-    """Checks the workdir, restores the latest checkpoint: (member, state, model)."""
+def _open_member(config, workdir, allow_changed_settings, train_images, placement):
+    """Checks the workdir, restores the latest checkpoint (replicated on the mesh):
+    (member, state, model)."""
     _check_same_run(config, workdir)
     state, model = create_train_state(config, train_images.shape[1:])
+    state = sharding.put(state, placement.replicated)
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
     restored = checkpointer.restore_latest(state, fallback=True)
     if restored is not None:
@@ -453,6 +475,19 @@ def _open_member(config, workdir, allow_changed_settings, train_images):
         config, workdir, checkpointer, writer, progress, fixed_z, fixed_x, start, start
     )
     return member, state, model
+
+
+def _check_fid_reference(config: ml_collections.ConfigDict) -> None:
+    """Before training: the FID statistics of a CelebA run are of its crop (ConfigError)."""
+    crop = configs.celeba_crop(config)
+    if not config.fid_every or crop is None:
+        return
+    from pga_jax.fid import score  # noqa: PLC0415
+
+    try:
+        score.check_crop(score.load_stats(config.fid_ref_stats), crop)
+    except ValueError as e:
+        raise configs.ConfigError(f"config.fid_ref_stats: {e}") from None
 
 
 def _periods(config: ml_collections.ConfigDict) -> dict[str, int]:
@@ -491,15 +526,23 @@ def _train(
     members: str | None,
     scan: bool | None = None,
 ) -> tuple[list[TrainState], list[_Member]]:
-    """The loop, for one run (`members=None`) or a population (see train_population)."""
+    """The loop, for one run (`members=None`) or a population (see train_population;
+    `members="auto"`: vmap where the mesh splits the members, else population.member_axis)."""
     for config in member_configs:
         configs.validate(config)
     if members is not None:
         population.check_members(member_configs)
     config = member_configs[0]
+    _check_fid_reference(config)
+    placement = sharding.Placement(
+        sharding.make_mesh(config, len(member_configs)), population=members is not None
+    )
+    if members == "auto":
+        split = placement.mesh.shape[sharding.MEMBERS] > 1
+        members = "vmap" if split else population.member_axis("auto")
     train_images = load_training_images(config)
     opened = [
-        _open_member(c, w, allow_changed_settings, train_images)
+        _open_member(c, w, allow_changed_settings, train_images, placement)
         for c, w in zip(member_configs, member_workdirs, strict=True)
     ]
     group = [m for m, _, _ in opened]
@@ -510,17 +553,21 @@ def _train(
     member_hparams = [configs.objective_hparams(c) for c in member_configs]
     state = states[0] if members is None else dispatch.stack(states)
     hparams = member_hparams[0] if members is None else dispatch.stack(member_hparams)
+    state, hparams = sharding.put(state, placement.state), sharding.put(hparams, placement.state)
 
     k = steps_per_dispatch(config)
     scan = (k > 1 or jax.default_backend() != "cpu") if scan is None else scan
     step_fn = dispatch.make_dispatch(
-        functools.partial(train_step, model=model), scan=scan, members=members
+        functools.partial(train_step, model=model),
+        scan=scan,
+        members=members,
+        placement=placement,
     )
     if not scan:
         k = 1
     generate, reconstruct = make_generate(model), make_reconstruct(model)
     on_device = images_on_device(config, train_images.nbytes)
-    device_images = jax.device_put(train_images) if on_device else None
+    device_images = sharding.global_array(train_images, placement.replicated) if on_device else None
     n_members = len(group)
 
     def member_state(i):
@@ -529,18 +576,19 @@ def _train(
     def check_failures():
         """Reads which members froze (a sync) and records why: their last good checkpoint
         stays the latest, and the others go on."""
-        alive_now = np.asarray(alive)
+        alive_now = sharding.to_host(alive)
         for i, m in enumerate(group):
             if m.failure is None and not alive_now[i]:
-                frozen = int(member_state(i).step)
+                frozen = int(sharding.to_host(member_state(i).step))
                 scalars = _member_means(calls, i)
                 error = _non_finite_error(scalars, frozen + 1, m.checkpointer.latest_step())
                 m.failure = str(error)
                 m.step = frozen
-                atomic.write_json(
-                    os.path.join(m.workdir, FAILURE_FILE),
-                    {"step": frozen + 1, "error": m.failure, "metrics": scalars},
-                )
+                if distributed.is_primary():
+                    atomic.write_json(
+                        os.path.join(m.workdir, FAILURE_FILE),
+                        {"step": frozen + 1, "error": m.failure, "metrics": scalars},
+                    )
                 logging.error("%s: %s", m.workdir, m.failure)
                 if members is None:
                     raise error
@@ -550,7 +598,7 @@ def _train(
         m.saved = m.step
 
     logging.info(
-        "Training %s / %s / %s (%d run%s, %d step%s per call, images on the %s) to step %d",
+        "Training %s / %s / %s (%d run%s, %d step%s per call, images on the %s, %s) to step %d",
         config.objective.name,
         config.dataset,
         config.model.arch,
@@ -559,9 +607,10 @@ def _train(
         k,
         "s" if k > 1 else "",
         "device" if on_device else "host",
+        placement.describe(),
         config.num_steps,
     )
-    alive = jnp.ones((n_members,), bool)
+    alive = sharding.global_array(np.ones((n_members,), bool), placement.per_member)
     calls: list = []  # (metrics, L, scheduled) of each call since the last log
     t0, first = time.time(), min(m.step for m in group)
     last_log = (first, time.perf_counter())  # (step, time) of the last log
@@ -593,9 +642,18 @@ def _train(
             if on_device:
                 images_arg = device_images
             else:  # this call's batches, gathered here
-                images_arg = train_images[indices.reshape(-1)]
+                images_arg = sharding.global_array(
+                    train_images[indices.reshape(-1)], placement.replicated
+                )
                 indices = np.arange(indices.size, dtype=np.int32).reshape(indices.shape)
-            state, alive, metrics = step_fn(state, images_arg, indices, hparams, alive, scheduled)
+            state, alive, metrics = step_fn(
+                state,
+                images_arg,
+                sharding.global_array(indices, placement.indices),
+                hparams,
+                alive,
+                sharding.global_array(scheduled, placement.per_member),
+            )
             if in_flight is not None:  # at most one call in flight: honest steps/s
                 jax.block_until_ready(in_flight)
             in_flight = alive
@@ -619,7 +677,8 @@ def _train(
                 if at["log"]:
                     scalars = {**_member_means(calls, i), STEPS_PER_SEC: rate}
                     m.writer.write_scalars(end, scalars)
-                    curves.append_metrics(m.workdir, end, scalars)
+                    if distributed.is_primary():
+                        curves.append_metrics(m.workdir, end, scalars)
                 if at["images"]:
                     write_images(
                         member_state(i),
@@ -633,16 +692,19 @@ def _train(
                         reconstruct,
                     )
                 if at.get("fid"):
-                    result = evaluate_fid(member_state(i), model, m.config, generate, end)
+                    result = evaluate_fid(
+                        member_state(i), model, m.config, generate, end, placement
+                    )
                     m.writer.write_scalars(end, {"fid": result["fid"]})
-                    curves.append_metrics(m.workdir, end, result, name="fid.jsonl")
+                    if distributed.is_primary():
+                        curves.append_metrics(m.workdir, end, result, name="fid.jsonl")
                 if at["checkpoint"]:
                     save(m, i)
             if at["log"]:
                 calls = []
     if any(m.step > first for m in group):
         for m in group:
-            if m.failure is None:
+            if m.failure is None and distributed.is_primary():
                 curves.plot_curves(m.workdir)
         logging.info("Done: to step %d in %.1f s", config.num_steps, time.time() - t0)
     return [member_state(i) for i in range(n_members)], group
@@ -689,7 +751,7 @@ def train_population(
         member_configs,
         member_workdirs,
         allow_changed_settings=allow_changed_settings,
-        members=population.member_axis(member_axis),
+        members=member_axis if member_axis == "auto" else population.member_axis(member_axis),
     )
     failed = [m for m in group if m.failure is not None]
     if failed:

@@ -116,3 +116,50 @@ def test_print_config_prints_fields_with_overrides_and_exits():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "num_steps = 7" in result.stdout and "objective.eta = " in result.stdout
+
+
+def test_a_wheel_install_loads_configs_by_name(tmp_path):
+    """The wheel ships experiments/ as pga_jax.experiments: get_config works from it alone."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            root,
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = (tmp_path / "dist").glob("pga_jax-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in os.listdir(configs.EXPERIMENTS_DIR):
+        if name.endswith(".py"):
+            assert f"pga_jax/experiments/{name}" in names
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    site = str(tmp_path / "site")
+    code = (
+        "import pga_jax, pga_jax.configs as c; "
+        f"assert c.EXPERIMENTS_DIR.startswith({site!r}), c.EXPERIMENTS_DIR; "
+        "print(pga_jax.get_config('cifar_vpga:smoke').objective.name)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": site},
+    )
+    assert out.stdout.strip() == "vpga"

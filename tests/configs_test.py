@@ -111,7 +111,11 @@ def load(name, arg=None):
     return configs.load_experiment(name, arg)
 
 
-ALL = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(EXPERIMENTS, "*.py")))
+ALL = sorted(
+    os.path.basename(p)[:-3]
+    for p in glob.glob(os.path.join(EXPERIMENTS, "*.py"))
+    if not p.endswith("__init__.py")
+)
 
 
 def test_every_dataset_objective_pair_has_a_config():

@@ -121,3 +121,13 @@ def test_a_workdir_that_cannot_be_created_is_one_line(tmp_path):
     assert _error_lines(result.stderr) == [
         f"error: {blocker / 'run'}: Not a directory; earlier checkpoints are kept"
     ]
+
+
+def test_a_config_file_that_fails_to_load_is_named_not_called_an_unknown_field(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import os\n\n\ndef get_config(arg=None):\n    return os.no_such_thing\n")
+    result = run_main(f"--config={broken}", workdir=tmp_path / "run")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert f"--config={broken} failed to load (AttributeError:" in line, line
+    assert "unknown config field" not in line

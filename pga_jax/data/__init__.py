@@ -51,7 +51,15 @@ from pga_jax.data.batches import (
     num_batches_per_epoch,
     to_unit_range,
 )
-from pga_jax.data.celeba import CELEBA_CROP, CELEBA_RAW_SHAPE, CELEBA_SIZE, celeba_crop_resize
+from pga_jax.data.celeba import (
+    CELEBA_CROP,
+    CELEBA_RAW_SHAPE,
+    CELEBA_SIZE,
+    DEFAULT_CELEBA_CROP,
+    celeba_crop_box,
+    celeba_crop_resize,
+    crop_tag,
+)
 from pga_jax.data.datasets import (
     DATASETS,
     FASHION_MNIST_DIR,
@@ -69,6 +77,9 @@ __all__ = [
     "CELEBA_CROP",
     "CELEBA_RAW_SHAPE",
     "CELEBA_SIZE",
+    "DEFAULT_CELEBA_CROP",
+    "celeba_crop_box",
+    "crop_tag",
     "DATASETS",
     "FASHION_MNIST_DIR",
     "SOURCES",

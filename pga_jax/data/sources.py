@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pga_jax.data.cache import cache_dir_for
-from pga_jax.data.celeba import load_celeba_folder
+from pga_jax.data.celeba import DEFAULT_CELEBA_CROP, load_celeba_folder
 from pga_jax.data.datasets import (
     FASHION_MNIST_DIR,
     SOURCES,
@@ -32,6 +32,7 @@ def load_arrays(
     synthetic_size: int = 512,
     seed: int = 0,
     cache_dir: str | None = None,
+    celeba_crop: int = DEFAULT_CELEBA_CROP,
 ) -> np.ndarray:
     """All images of a split, uint8 (N, H, W, C). See the module docstring for the sources.
 
@@ -47,6 +48,8 @@ def load_arrays(
       synthetic_size: number of synthetic images.
       seed: seed of the synthetic images.
       cache_dir: where CelebA 64x64 caches go (default: see the module docstring).
+      celeba_crop: CelebA: the side of the centred square crop resized to 64x64 (108; the
+        paper's Appendix C: 140); each crop has its own cache.
     """
     check_name(name)
     if source not in SOURCES:
@@ -80,8 +83,8 @@ def load_arrays(
                 "source='folder' needs path=DIR, the folder of aligned CelebA JPEGs "
                 "(img_align_celeba/*.jpg from the CelebA website)"
             )
-        return load_celeba_folder(path, cache)
-    return load_tfds(name, split, tfds_data_dir, cache)
+        return load_celeba_folder(path, cache, celeba_crop)
+    return load_tfds(name, split, tfds_data_dir, cache, celeba_crop)
 
 
 def auto_source(name: str, split: str, path: str | None) -> str:

@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from pga_jax.data.cache import read_cache, safe_name, write_cache
-from pga_jax.data.celeba import CELEBA_SIZE, celeba_crop_resize
+from pga_jax.data.celeba import (
+    CELEBA_SIZE,
+    DEFAULT_CELEBA_CROP,
+    celeba_crop_resize,
+    crop_tag,
+)
 from pga_jax.data.datasets import SHAPES, DataError, prepare_cmd
 
 logger = logging.getLogger(__name__)
@@ -59,7 +64,13 @@ def tfds_images(name: str, split: str, tfds_data_dir: str | None) -> Iterator[np
         yield np.asarray(chunk, dtype=np.uint8)
 
 
-def load_tfds(name: str, split: str, tfds_data_dir: str | None, cache: Path) -> np.ndarray:
+def load_tfds(
+    name: str,
+    split: str,
+    tfds_data_dir: str | None,
+    cache: Path,
+    celeba_crop: int = DEFAULT_CELEBA_CROP,
+) -> np.ndarray:
     if name != "celeb_a":
         chunks = list(tfds_images(name, split, tfds_data_dir))
         images = np.concatenate(chunks) if chunks else None
@@ -67,7 +78,8 @@ def load_tfds(name: str, split: str, tfds_data_dir: str | None, cache: Path) -> 
             raise DataError(f"tfds split {name}[{split}] is empty; choose another split")
         return images
 
-    cache_file = cache / f"celeb_a_tfds_{safe_name(split)}_{CELEBA_SIZE}x{CELEBA_SIZE}.npy"
+    tag = crop_tag(celeba_crop)
+    cache_file = cache / f"celeb_a_tfds_{safe_name(split)}{tag}_{CELEBA_SIZE}x{CELEBA_SIZE}.npy"
     cached = read_cache(cache_file, SHAPES["celeb_a"])
     if cached is not None:
         return cached
@@ -76,7 +88,8 @@ def load_tfds(name: str, split: str, tfds_data_dir: str | None, cache: Path) -> 
     def resized_chunks() -> Iterator[np.ndarray]:
         done = 0
         for chunk in tfds_images(name, split, tfds_data_dir):
-            yield np.stack([celeba_crop_resize(img, f"celeb_a[{split}]") for img in chunk])
+            where = f"celeb_a[{split}]"
+            yield np.stack([celeba_crop_resize(img, where, celeba_crop) for img in chunk])
             done += len(chunk)
             logger.info("celeb_a: %d images cropped and resized", done)
 

@@ -55,6 +55,7 @@ from pga_jax import (
     configs,
     errors,
     images,
+    sharding,
     train,
     workdirs,
     writers,
@@ -234,7 +235,10 @@ def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol:
             return None, None, f"config.fid_ref_stats={path} does not exist; {no_ref}"
     if not path and config.data.source != "synthetic":
         cached = reference.default_stats_path(
-            config.dataset, reference_split(config), protocol or resize.DEFAULT_PROTOCOL
+            config.dataset,
+            reference_split(config),
+            protocol or resize.DEFAULT_PROTOCOL,
+            celeba_crop=config.data.celeba_crop,  # used for CelebA only
         )
         path = str(cached) if cached.is_file() else ""
     if not path:
@@ -269,13 +273,14 @@ def _reference_feature_fn(ref: dict, protocol, weights_path, batch_size):
     return score.reference_feature_fn(ref, protocol, weights_path, batch_size)
 
 
-def _check_scorable(samples: np.ndarray, ref: dict, feature_fn) -> None:
-    """EvaluationError, before any feature is computed, for samples the FID would refuse."""
+def _check_scorable(samples: np.ndarray, ref: dict, feature_fn, crop: int | None = None) -> None:
+    """EvaluationError, before any feature is computed, for samples the FID would refuse
+    (`crop`: the run's CelebA crop, compared with the statistics')."""
     from pga_jax.fid import resize, score  # noqa: PLC0415
 
     try:
         resize.check_images(samples)
-        score.check_scorable(score.image_shape_of(samples), ref, feature_fn)
+        score.check_scorable(score.image_shape_of(samples), ref, feature_fn, crop)
     except ValueError as e:  # protocol / weights / image shape of the reference differ
         raise EvaluationError(f"FID: {e}") from e
 
@@ -457,11 +462,11 @@ def _generate(job: _Job, opts) -> None:
         logging.warning("FID skipped: %s", job.skipped)
     if job.ref_path is not None or opts.save_samples:
         batch = min(job.config.fid_batch_size, opts.num_samples)
-        job.samples = train.generate_samples(
-            run.state, model, generate, opts.num_samples, batch, key_fid
+        job.samples = train.generate_samples(  # split over this process's devices
+            run.state, model, generate, opts.num_samples, batch, key_fid, sharding.data_placement()
         )
     if job.ref_path is not None:
-        _check_scorable(job.samples, job.ref, job.feature_fn)
+        _check_scorable(job.samples, job.ref, job.feature_fn, configs.celeba_crop(job.config))
 
 
 def _score_in_groups(jobs: list[_Job], many: bool) -> None:
@@ -498,6 +503,7 @@ def _write(job: _Job, opts) -> dict:
         "step": job.step,
         "dataset": config.dataset,
         "arch": config.model.arch,
+        "setting": configs.setting_label(config),  # "" for Table 1's settings
         "z_dim": config.model.z_dim,
         "objective": config.objective.to_dict(),
         "config_seed": config.seed,

@@ -37,6 +37,11 @@ _DATASET = flags.DEFINE_string("dataset", None, "stats: a dataset of pga_jax.dat
 _SPLIT = flags.DEFINE_string("split", "train", "stats: the --dataset split (paper: train).")
 _DATA_PATH = flags.DEFINE_string("data_path", None, "stats: IDX / CelebA folder for --dataset.")
 _DATA_SOURCE = flags.DEFINE_string("data_source", "auto", "stats: pga_jax.data source.")
+_CELEBA_CROP = flags.DEFINE_integer(
+    "celeba_crop",
+    data.DEFAULT_CELEBA_CROP,
+    "stats --dataset=celeb_a: the centred crop's side (108; the paper's Appendix C: 140).",
+)
 _CHUNK = flags.DEFINE_integer("chunk_size", 2000, "stats: images per resumable chunk.")
 _OUT = flags.DEFINE_string("out", None, "stats: output .npz; score, distance: optional JSON file.")
 _REF = flags.DEFINE_string("ref", None, "score: reference statistics .npz.")
@@ -113,17 +118,29 @@ def _feature_fn(protocol: str):
 
 def cmd_stats() -> None:
     protocol = _PROTOCOL.value or resize.DEFAULT_PROTOCOL
+    recorded = None  # how the images were made, recorded in the file
     if _DATASET.value:
         if _IMAGES.value:
             raise app.UsageError("stats takes --dataset or --images, not both")
         images = data.load_arrays(
-            _DATASET.value, _SPLIT.value, source=_DATA_SOURCE.value, path=_DATA_PATH.value
+            _DATASET.value,
+            _SPLIT.value,
+            source=_DATA_SOURCE.value,
+            path=_DATA_PATH.value,
+            celeba_crop=_CELEBA_CROP.value,
         )
+        if _DATASET.value == "celeb_a":
+            recorded = {"celeba_crop": _CELEBA_CROP.value}
         if _N.value:
             images = images[: _N.value]
         out = _OUT.value or str(
             reference.default_stats_path(
-                _DATASET.value, _SPLIT.value, protocol, first_n=_N.value, cache=_CACHE.value
+                _DATASET.value,
+                _SPLIT.value,
+                protocol,
+                first_n=_N.value,
+                cache=_CACHE.value,
+                celeba_crop=_CELEBA_CROP.value,
             )
         )
     else:
@@ -132,7 +149,7 @@ def cmd_stats() -> None:
         images, out = np.concatenate(_image_sets()), _OUT.value
     fn = _feature_fn(protocol)
     st = reference.compute_stats_resumable(
-        images, fn, out, chunk_size=_CHUNK.value, keep_features=_KEEP.value
+        images, fn, out, chunk_size=_CHUNK.value, keep_features=_KEEP.value, recorded=recorded
     )
     print(
         f"statistics {out}: N={st['n']} protocol={st['protocol']} "

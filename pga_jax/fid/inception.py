@@ -316,14 +316,21 @@ class FeatureFn:
         self, params, protocol, batch_size, dims, precision, weights_sha256, log_every_s=60.0
     ):
         self.protocol = resize.get_protocol(protocol).name
-        self.batch_size = int(batch_size)
+        # Each batch is split over this process's devices (a multiple of their count); the
+        # network sees every image alone (inference BatchNorm), so the split changes nothing.
+        devices = jax.local_devices()
+        self.batch_size = -(-int(batch_size) // len(devices)) * len(devices)
+        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+        self._split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
         self.dims = dims
         self.weights_sha256 = weights_sha256 or "unknown"
         self.log_every_s = log_every_s
         out_dims = tuple(dims) if isinstance(dims, tuple | list) else (int(dims),)
         self._out_dims = out_dims
         model = FIDInceptionV3(output_dims=out_dims, precision=_PRECISIONS[precision])
-        self._params = jax.device_put(params)
+        self._params = jax.device_put(
+            params, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        )
         self._net = jax.jit(lambda p, x: model.apply({"params": p}, x))
         self._prep = jax.jit(lambda im: resize.preprocess(im, self.protocol))
 
@@ -348,6 +355,7 @@ class FeatureFn:
         n, outs = images.shape[0], []
         bar = progress.Progress(n, "Inception features", logging.info, self.log_every_s)
         for chunk in self._batches(images):
+            chunk = jax.device_put(chunk, self._split)
             outs.append(self._net(self._params, self._prep(chunk)))
             if len(outs) > 1:  # wait for the previous batch: honest progress, one batch queued
                 jax.block_until_ready(outs[-2])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pga_jax import atomic
+from pga_jax import atomic, data
 from pga_jax.fid import inception, progress, resize, score, weights
 
 FEATURE_DIM = 2048
@@ -34,11 +34,14 @@ def default_stats_path(
     *,
     first_n: int = 0,
     cache: str | os.PathLike | None = None,
+    celeba_crop: int = data.DEFAULT_CELEBA_CROP,
 ) -> Path:
     """Where ``python -m pga_jax.fid stats --dataset=...`` caches a split's statistics:
-    ``<weights cache>/stats/<dataset>_<split>[_first<N>]_<protocol>.npz``."""
+    ``<weights cache>/stats/<dataset>_<split>[_first<N>][_crop<S>]_<protocol>.npz`` (the crop
+    tag for CelebA crops other than the default 108)."""
     n_tag = f"_first{first_n}" if first_n else ""
-    return weights.cache_dir(cache) / "stats" / f"{dataset}_{split}{n_tag}_{protocol}.npz"
+    crop = data.crop_tag(celeba_crop) if dataset == "celeb_a" else ""
+    return weights.cache_dir(cache) / "stats" / f"{dataset}_{split}{n_tag}{crop}_{protocol}.npz"
 
 
 def images_sha256(images: np.ndarray) -> str:
@@ -89,6 +92,7 @@ def compute_stats_resumable(
     chunk_size: int = 2000,
     keep_features: int = 5000,
     log: Callable[[str], None] = print,
+    recorded: dict | None = None,
 ) -> dict:
     """Statistics of ``images`` written to ``out`` (.npz), resumably; returns the stats dict.
 
@@ -99,6 +103,8 @@ def compute_stats_resumable(
       chunk_size: images per saved chunk (2,000: ~5 minutes on a 2-core CPU, 16 MB).
       keep_features: feature rows kept in the file for KID / precision-recall.
       log: progress lines (done / total, images/s, ETA).
+      recorded: how the images were made, written into the file (e.g. {"celeba_crop": 140},
+        which `score.check_scorable` compares with the run's).
     """
     out = Path(out)
     if out.suffix != ".npz":
@@ -160,6 +166,7 @@ def compute_stats_resumable(
         image_shape=score.image_shape_of(images),
     )
     st["images_sha256"] = meta["images_sha256"]
+    st.update(recorded or {})
     score.save_stats(out, st)
     shutil.rmtree(partial)
     return st

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from pga_jax import atomic, errors
+from pga_jax import atomic, data, errors
 from pga_jax.fid import inception, resize, stats, weights
 
 UNKNOWN = "unknown"
@@ -108,6 +108,8 @@ def load_stats(path: str | os.PathLike) -> dict:
                 out["image_shape"] = tuple(int(d) for d in z["image_shape"])
             if "images_sha256" in z.files:  # written by fid.reference
                 out["images_sha256"] = str(z["images_sha256"])
+            if "celeba_crop" in z.files:  # CelebA statistics of pga_jax.fid stats --dataset
+                out["celeba_crop"] = int(z["celeba_crop"])
             if "features" in z.files:
                 out["features"] = np.asarray(z["features"], np.float32)
     except (OSError, ValueError, KeyError) as e:
@@ -221,11 +223,30 @@ def reference_feature_fn(
     return get_feature_fn(protocol, weights_path, None, batch_size)
 
 
-def check_scorable(image_shape: tuple[int, int, int], ref: dict, feature_fn) -> None:
+def check_crop(ref: dict, celeba_crop: int | None) -> None:
+    """ValueError (one line) unless the statistics `ref` are of a CelebA run's crop
+    (`celeba_crop`; None: not a CelebA run, nothing to check)."""
+    if celeba_crop is None:
+        return
+    made = ref.get("celeba_crop", data.DEFAULT_CELEBA_CROP)
+    if made != celeba_crop:
+        raise ValueError(
+            f"the run was trained on {celeba_crop}x{celeba_crop} CelebA crops but the "
+            f"reference statistics are of {made}x{made} crops; make statistics of its crop: "
+            f"python -m pga_jax.fid stats --dataset=celeb_a --celeba_crop={celeba_crop}"
+        )
+
+
+def check_scorable(
+    image_shape: tuple[int, int, int], ref: dict, feature_fn, celeba_crop: int | None = None
+) -> None:
     """Refuses (ValueError, one line), before any feature is computed, to score images of
     `image_shape` (H, W, C) with `feature_fn` against `ref`: the reference's protocol or
-    weights differ from the feature function's, or its images were of another shape."""
+    weights differ from the feature function's, its images were of another shape, or (for a
+    CelebA run, `celeba_crop`) of another crop; statistics that record no crop are of the
+    default 108x108 one, the only one before crops were a setting."""
     _check_compatible(ref, feature_fn.protocol, feature_fn.weights_sha256)
+    check_crop(ref, celeba_crop)
     made_from = ref.get("image_shape")
     if made_from is not None and tuple(made_from) != tuple(image_shape):
         h, w, c = image_shape
@@ -243,6 +264,7 @@ def score_arrays(
     feature_fn: inception.FeatureFn | None = None,
     protocol: str | None = None,
     weights_path: str | None = None,
+    celeba_crop: int | None = None,
     **score_kwargs,
 ) -> dict:
     """Scores generated images against reference statistics: the trainer's entry point.
@@ -256,6 +278,7 @@ def score_arrays(
       protocol: input protocol when ``feature_fn`` is None (default: the reference's, else
         ``tf1_bilinear``).
       weights_path: weights source for the default feature function.
+      celeba_crop: a CelebA run's crop, refused unless the statistics are of it.
       **score_kwargs: passed to :func:`score_features` (kid, pr, kid_subsets, seed, ...).
     Returns:
       JSON-ready dict: fid, n, n_ref, protocol, weights_sha256 (+ kid, precision, recall).
@@ -263,7 +286,7 @@ def score_arrays(
     ref = load_stats(ref_stats) if not isinstance(ref_stats, dict) else ref_stats
     if feature_fn is None:
         feature_fn = reference_feature_fn(ref, protocol, weights_path)
-    check_scorable(image_shape_of(images), ref, feature_fn)
+    check_scorable(image_shape_of(images), ref, feature_fn, celeba_crop)
     feats = feature_fn(images)
     return score_features(
         feats,

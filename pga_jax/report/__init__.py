@@ -98,9 +98,18 @@ def _row_key(label: str):
     return (bool(ablation), rank, label)
 
 
-def _column_key(dataset: str):
+def column_label(record: dict) -> str:
+    """The run's dataset, with its setting when that is not Table 1's (the paper's Appendix
+    C: "cifar10 [ResNet 512]", "celeb_a [140x140 crops, DCGAN 128]"), so such runs get a column
+    of their own beside Table 1's."""
+    setting = record.get("setting", "")  # absent in older eval.json files: Table 1's
+    return f"{record['dataset']} [{setting}]" if setting else record["dataset"]
+
+
+def _column_key(column: str):
+    dataset, _, setting = column.partition(" [")
     rank = DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
-    return (rank, dataset)
+    return (bool(setting), rank, column)  # Table 1's columns first, then Appendix C's
 
 
 def _protocol(fid: dict) -> str:
@@ -128,7 +137,7 @@ def aggregate(records: list[dict]) -> Table:
         if not rec.get("fid"):
             no_fid.append(f"{path} ({rec.get('fid_skipped', 'no FID')})")
             continue
-        groups.setdefault((row_label(rec), rec["dataset"]), []).append(rec)
+        groups.setdefault((row_label(rec), column_label(rec)), []).append(rec)
     cells = {}
     for (row, col), recs in groups.items():
         paths = [r.get("path", "?") for r in recs]
@@ -207,7 +216,7 @@ def runs_csv(records: list[dict]) -> str:
     w.writerow(["path", "objective", "dataset", "step", *_RUN_SCORES, *_RUN_SETTINGS])
     for rec in records:
         fid = rec.get("fid") or {}
-        head = [rec.get("path", ""), row_label(rec), rec["dataset"], rec["step"]]
+        head = [rec.get("path", ""), row_label(rec), column_label(rec), rec["step"]]
         w.writerow(head + [fid.get(k, "") for k in _RUN_SCORES + _RUN_SETTINGS])
     return out.getvalue()
 
@@ -331,7 +340,7 @@ def copy_artefacts(records: list[dict], out_dir: str) -> list[str]:
             if fid
             else f"no FID: {rec.get('fid_skipped', 'not computed')}"
         )
-        lines += [f"## {row_label(rec)} / {rec['dataset']}: `{rel}`", ""]
+        lines += [f"## {row_label(rec)} / {column_label(rec)}: `{rel}`", ""]
         lines += [f"Step {rec['step']}; {fid_text}.", ""]
         if os.path.isfile(os.path.join(dest, "curves.png")):
             lines += [f"![training curves]({rel}/curves.png)", ""]
