@@ -40,7 +40,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from pga_jax import data, sharding
+from pga_jax import data, sharding, xla_cpu
 
 MEMBER_AXES = ("vmap", "unrolled")
 
@@ -121,9 +121,9 @@ def make_dispatch(
         raise ValueError(f"members={members!r}: use one of {MEMBER_AXES} or None")
     donate_argnums = 0 if donate else ()
     if placement is None:
-        return jax.jit(run, donate_argnums=donate_argnums)
+        return xla_cpu.jit(run, donate_argnums=donate_argnums)
     p = placement
-    return jax.jit(
+    return xla_cpu.jit(
         run,
         donate_argnums=donate_argnums,
         in_shardings=(p.state, p.replicated, p.indices, p.state, p.per_member, p.per_member),

@@ -17,10 +17,13 @@ layer is made of the other two maps:
 
 (`jax.custom_vjp` fixes this choice; plain autodiff of lax.conv_transpose instead differentiates
 the kernel of an input-dilated convolution, which XLA's CPU backend runs 10-20x slower.) Each map
-has one implementation, the fastest exact one measured on CPU (benchmarks/train_step.py):
+has one implementation per platform, the fastest exact one measured (benchmarks/conv_ops.py,
+benchmarks/train_step.py):
 
 - down: XLA's own strided convolution (lax.conv_general_dilated);
-- up: a stride-1 3x3 convolution to 4x the channels followed by depth-to-space (below);
+- up: a stride-1 3x3 convolution to 4x the channels followed by depth-to-space (below), or,
+  where convolutions run in XLA's Eigen runtime (xla_cpu.py: AVX-512 CPUs), the same kernel
+  split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
 - wgrad: XLA's kernel gradient of the strided convolution;
 - when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey layers), down
   and wgrad are one matrix product with the 5x5 patches of u (im2col), which beats a convolution
@@ -46,6 +49,8 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from pga_jax import xla_cpu
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 # down / wgrad through an im2col matrix product when the image side has this few channels.
@@ -123,12 +128,40 @@ def _up_kernel(w: jax.Array) -> jax.Array:
     return k.transpose(1, 3, 4, 0, 2, 5).reshape(3, 3, c_z, 4 * c_u)
 
 
-def up(z: jax.Array, w: jax.Array) -> jax.Array:
-    """The transpose of down(., w): [B, n, n, C_z] -> [B, 2n, 2n, C_u] (sub-pixel form)."""
+def up_subpixel(z: jax.Array, w: jax.Array) -> jax.Array:
+    """up as one 3x3 stride-1 convolution to 4 C_u channels, then depth-to-space (36 taps)."""
     y = jax.lax.conv_general_dilated(
         z, _up_kernel(w), (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DIMS
     )
     return depth_to_space(y)
+
+
+def up_rows(z: jax.Array, w: jax.Array) -> jax.Array:
+    """up as two convolutions, one per output-row parity py (30 taps instead of 36).
+
+    Even rows see input rows m-1, m (window rows 0, 1 of the sub-pixel kernel, its row 2 is
+    zero there), odd rows m-1, m, m+1: a 2x3 and a 3x3 stride-1 convolution to 2 C_u channels
+    (px, c), interleaved row by row.
+    """
+    b, n, m, c_z = z.shape
+    c_u = w.shape[2]
+    k = _up_kernel(w).reshape(3, 3, c_z, 2, 2 * c_u)  # [a, b, c_z, py, (px, c)]
+    even = jax.lax.conv_general_dilated(
+        z, k[:2, :, :, 0], (1, 1), ((1, 0), (1, 1)), dimension_numbers=_DIMS
+    )
+    odd = jax.lax.conv_general_dilated(
+        z, k[:, :, :, 1], (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DIMS
+    )
+    return jnp.stack([even, odd], 2).reshape(b, 2 * n, 2 * m, c_u)
+
+
+def up(z: jax.Array, w: jax.Array) -> jax.Array:
+    """The transpose of down(., w): [B, n, n, C_z] -> [B, 2n, 2n, C_u].
+
+    The row-phase form where convolutions run in XLA's Eigen runtime (xla_cpu.py), the
+    sub-pixel form elsewhere: each is the faster one there.
+    """
+    return (up_rows if xla_cpu.eigen_convolutions() else up_subpixel)(z, w)
 
 
 def _with_backward(forward, input_grad, kernel_grad):

@@ -53,6 +53,7 @@ from pga_jax import (
     population,
     sharding,
     writers,
+    xla_cpu,
 )
 
 
@@ -222,7 +223,7 @@ def train_step(
 
 
 def make_train_step(model: Model):
-    return jax.jit(functools.partial(train_step, model=model), donate_argnums=0)
+    return xla_cpu.jit(functools.partial(train_step, model=model), donate_argnums=0)
 
 
 def make_generate(model: Model):
@@ -231,7 +232,7 @@ def make_generate(model: Model):
     def generate(state, z):
         return model.networks(state).decode(z)
 
-    return jax.jit(generate)
+    return xla_cpu.jit(generate)
 
 
 def make_reconstruct(model: Model):
@@ -241,7 +242,7 @@ def make_reconstruct(model: Model):
         nets = model.networks(state)
         return nets.decode(nets.encode(x)[0])
 
-    return jax.jit(reconstruct)
+    return xla_cpu.jit(reconstruct)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -93,3 +93,21 @@ def test_swap_is_an_involution_that_flips_and_transposes():
     np.testing.assert_array_equal(layers.swap(layers.swap(k)), k)
     assert layers.swap(k).shape == (5, 5, 2, 3)
     np.testing.assert_array_equal(layers.swap(k)[0, 1, 1, 2], k[4, 3, 2, 1])
+
+
+@pytest.mark.parametrize("form", [layers.up_subpixel, layers.up_rows])
+@pytest.mark.parametrize("n,c_in,c_out", CASES)
+def test_every_up_form_is_the_transpose_of_the_strided_conv(form, n, c_in, c_out):
+    """Each form of up equals XLA's own transpose of the 5x5 stride-2 SAME convolution."""
+    w = jax.random.normal(jax.random.PRNGKey(3), (5, 5, c_in, c_out))
+    z = jax.random.normal(jax.random.PRNGKey(4), (3, n // 2, n // 2, c_out))
+
+    def conv(u):
+        return jax.lax.conv_general_dilated(
+            u, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    u_shape = jax.ShapeDtypeStruct((3, n, n, c_in), jnp.float32)
+    expected = jax.linear_transpose(conv, u_shape)(z)[0]
+    scale = float(jnp.max(jnp.abs(expected)))
+    np.testing.assert_allclose(form(z, w), expected, rtol=1e-5, atol=1e-6 * scale)

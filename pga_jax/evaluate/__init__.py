@@ -59,6 +59,7 @@ from pga_jax import (
     train,
     workdirs,
     writers,
+    xla_cpu,
 )
 
 _NO_REF = (
@@ -158,7 +159,7 @@ def make_encode(model: train.Model):
     def encode(state, x):
         return model.networks(state).encode(x)[0]
 
-    return jax.jit(encode)
+    return xla_cpu.jit(encode)
 
 
 def interpolate(z_a: np.ndarray, z_b: np.ndarray, steps: int) -> np.ndarray:

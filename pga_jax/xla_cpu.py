@@ -1,0 +1,76 @@
+"""XLA:CPU compile options for pga_jax's jitted network functions, set only where measured faster.
+
+jaxlib 0.10 hands both convolutions and dots to YNNPACK by default (the DebugOptions field
+`xla_cpu_experimental_ynn_fusion_type` = individual dot + individual convolution). On an AVX-512
+machine (2-vCPU AMD EPYC Zen 5) XLA's own Eigen convolutions are faster for the conv_mnist step's
+strided convolution and its transpose (its kernel gradient is even), while YNNPACK's dots are as
+fast as any. Per op, ms, two independent calls
+at once as the step runs them, batch 256, one process (2026-12-02; benchmarks/conv_ops.py and
+benchmarks/results/conv_ops_cpu_zen5.txt hold the same ops against TensorFlow's):
+
+  5x5 stride-2 conv, 14x14x64 -> 7x7x128     YNNPACK 19.9   Eigen 14.3
+  its transpose, sub-pixel form (36 taps)    YNNPACK 28.4   Eigen 20.6
+  its transpose, row-phase form (30 taps)    YNNPACK 32.6   Eigen 16.5
+
+So on such machines, when asked for (PGA_JAX_CPU_EIGEN_CONVOLUTIONS=1), the jitted train step,
+generation, reconstruction and encoding are compiled with dots only in YNNPACK
+(`EIGEN_CONVOLUTIONS`), and layers.up takes its row-phase form, which is the faster one there.
+It is opt-in, not the default: with it, the suite's equivalence tests (a population member vs
+its single run, steps_per_call 1 vs many, 2 processes vs 1) differ beyond their tolerances,
+which is not yet explained. Applied only where all of these hold:
+
+- the default backend is the CPU and the CPU has AVX-512 (`avx512f` in /proc/cpuinfo; only
+  measured there: elsewhere XLA's defaults stand, as measured at parity before);
+- XLA_FLAGS does not name the option (a user's own flag wins);
+- this jaxlib accepts the option (a tiny probe compile), so a later jaxlib that renames it
+  keeps working with its defaults;
+- PGA_JAX_CPU_EIGEN_CONVOLUTIONS is 1 (the opt-in).
+
+Both forms are exact: the options and the form change the order of float32 sums, not the
+function (tests/layers_test.py checks each form against flax's nn.ConvTranspose).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+
+FIELD = "xla_cpu_experimental_ynn_fusion_type"
+# Dots stay in YNNPACK; convolutions go to XLA's Eigen runtime.
+EIGEN_CONVOLUTIONS = {FIELD: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+OPT_IN = "PGA_JAX_CPU_EIGEN_CONVOLUTIONS"
+
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:
+        return False
+
+
+@functools.cache
+def compiler_options() -> dict | None:
+    """`EIGEN_CONVOLUTIONS` where it applies (see the module docstring), else None."""
+    if os.environ.get(OPT_IN, "0") != "1" or FIELD in os.environ.get("XLA_FLAGS", ""):
+        return None
+    if jax.default_backend() != "cpu" or not _has_avx512():
+        return None
+    try:
+        jax.jit(jnp.negative, compiler_options=EIGEN_CONVOLUTIONS).lower(jnp.zeros(())).compile()
+    except Exception:  # noqa: BLE001 - an unknown field or value: keep XLA's defaults
+        return None
+    return dict(EIGEN_CONVOLUTIONS)
+
+
+def eigen_convolutions() -> bool:
+    """Whether network functions are compiled with convolutions in Eigen (layers.up's form)."""
+    return compiler_options() is not None
+
+
+def jit(fun, **kwargs):
+    """jax.jit with `compiler_options()`: every jitted function that runs the networks."""
+    return jax.jit(fun, compiler_options=compiler_options(), **kwargs)

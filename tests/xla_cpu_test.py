@@ -1,0 +1,57 @@
+"""xla_cpu.compiler_options: applied only where it was measured faster, and it takes effect."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from pga_jax import layers, xla_cpu
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    xla_cpu.compiler_options.cache_clear()
+    yield
+    xla_cpu.compiler_options.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _opted_in(monkeypatch):
+    monkeypatch.setenv(xla_cpu.OPT_IN, "1")
+
+
+def test_off_unless_asked_and_a_user_flag_wins(monkeypatch):
+    monkeypatch.delenv(xla_cpu.OPT_IN)
+    assert xla_cpu.compiler_options() is None
+    xla_cpu.compiler_options.cache_clear()
+    monkeypatch.setenv(xla_cpu.OPT_IN, "1")
+    monkeypatch.setenv("XLA_FLAGS", f"--{xla_cpu.FIELD}=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT")
+    assert xla_cpu.compiler_options() is None
+    assert not xla_cpu.eigen_convolutions()
+
+
+def test_not_applied_without_avx512(monkeypatch):
+    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: False)
+    assert xla_cpu.compiler_options() is None
+
+
+def test_a_rejected_option_keeps_xla_defaults(monkeypatch):
+    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
+    monkeypatch.setattr(xla_cpu, "EIGEN_CONVOLUTIONS", {xla_cpu.FIELD: "NOT_A_FUSION_TYPE"})
+    assert xla_cpu.compiler_options() is None
+
+
+def test_where_applied_convolutions_leave_ynnpack_and_dots_stay(monkeypatch):
+    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS
+
+    def net(u, w, m):
+        return layers.down(u, w).reshape(u.shape[0], -1) @ m
+
+    args = (jnp.ones((2, 14, 14, 64)), jnp.ones((5, 5, 64, 128)), jnp.ones((7 * 7 * 128, 8)))
+    default = jax.jit(net).lower(*args).compile().as_text()
+    ours = xla_cpu.jit(net).lower(*args).compile().as_text()
+    if default.count("__ynn_fusion") != 2:  # jaxlib 0.10's default: the conv and the dot
+        pytest.skip("this jaxlib does not hand convolutions and dots to YNNPACK by default")
+    assert ours.count("__ynn_fusion") == 1 and "convolution(" in ours
+    assert jnp.allclose(jax.jit(net)(*args), xla_cpu.jit(net)(*args), rtol=1e-5)
