@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -162,7 +161,6 @@ def measure(framework: str, op: str, batch: int, args) -> dict:
         "gflops": flops / sec / 1e9,
         "xla_flags": os.environ.get("XLA_FLAGS", "") if framework == "jax" else "",
         "compiler_options": _compiler_options() if framework == "jax" else None,
-        "cpu": cpu_model(),
     }
 
 
@@ -170,17 +168,6 @@ def _compiler_options():
     from pga_jax import xla_cpu  # noqa: PLC0415
 
     return xla_cpu.compiler_options()
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor()
-    info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = set(info.get("Flags", "").split())
-    isa = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
-    return f"{info.get('Model name', '?').strip()} ({isa})"
 
 
 def main(argv=None) -> int:
@@ -198,8 +185,12 @@ def main(argv=None) -> int:
         framework, op, batch = args.one.split(":")
         print(json.dumps(measure(framework, op, int(batch), args)))
         return 0
+    from benchmarks import population  # noqa: PLC0415 - not in the measuring subprocesses
+
+    machine = population.machine()
     rows = []
-    print(f"# {cpu_model()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    cpu = f"{machine.get('cpu_model', '?')} {machine.get('cpu_flags', [])}"
+    print(f"# {cpu}; XLA_FLAGS={machine['xla_flags']!r}")
     print(
         f"{'op':10s} {'batch':>5s} "
         + " ".join(f"{f + ' ms':>9s}" for f in args.frameworks.split(","))
@@ -226,7 +217,7 @@ def main(argv=None) -> int:
                     cells.append(f"{'error':>9s}")
                     continue
                 row = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append(row)
+                rows.append({**row, "machine": machine})
                 cells.append(f"{row['ms']:9.3f}")
             print(f"{op:10s} {batch:5d} " + " ".join(cells), flush=True)
     if args.json:

@@ -4,9 +4,9 @@ jaxlib 0.10 hands both convolutions and dots to YNNPACK by default (the DebugOpt
 `xla_cpu_experimental_ynn_fusion_type` = individual dot + individual convolution). On an AVX-512
 machine (2-vCPU AMD EPYC Zen 5) XLA's own Eigen convolutions are faster for the conv_mnist step's
 strided convolution and its transpose (its kernel gradient is even), while YNNPACK's dots are as
-fast as any. Per op, ms, two independent calls
-at once as the step runs them, batch 256, one process (2026-12-02; benchmarks/conv_ops.py and
-benchmarks/results/conv_ops_cpu_zen5.txt hold the same ops against TensorFlow's):
+fast as any. Per op, ms, two independent calls at once as the step runs them, batch 256, one
+process (2026-12-02; benchmarks/conv_ops.py and benchmarks/results/conv_ops_cpu_zen5.txt hold
+the same ops against TensorFlow's):
 
   5x5 stride-2 conv, 14x14x64 -> 7x7x128     YNNPACK 19.9   Eigen 14.3
   its transpose, sub-pixel form (36 taps)    YNNPACK 28.4   Eigen 20.6
@@ -27,7 +27,8 @@ which is not yet explained. Applied only where all of these hold:
 - PGA_JAX_CPU_EIGEN_CONVOLUTIONS is 1 (the opt-in).
 
 Both forms are exact: the options and the form change the order of float32 sums, not the
-function (tests/layers_test.py checks each form against flax's nn.ConvTranspose).
+function (tests/layers_test.py checks each form of up against XLA's own transpose of the
+strided convolution, and the layers, in whichever form, against flax's nn.Conv / ConvTranspose).
 """
 
 from __future__ import annotations
