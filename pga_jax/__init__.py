@@ -36,12 +36,13 @@ def get_config(name: str, **overrides):
     return config
 
 
-def load(workdir: str):
-    """The latest checkpoint of a training workdir for inference: a `pga_jax.inference.Run`
-    with `sample`, `encode`, `decode`, `reconstruct`, `interpolate` and `fid`."""
+def load(workdir: str, step: int | None = None):
+    """The latest checkpoint of a training workdir (or that of `step`) for inference: a
+    `pga_jax.inference.Run` with `sample`, `encode`, `decode`, `reconstruct`, `interpolate`
+    and `fid`."""
     from pga_jax import inference  # noqa: PLC0415
 
-    return inference.load(workdir)
+    return inference.load(workdir, step)
 
 
 def __getattr__(name: str):

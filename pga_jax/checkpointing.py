@@ -217,6 +217,24 @@ class Checkpointer:
             return None, f"holds NaN/inf values (in {', '.join(bad[:2])})"
         return state, None
 
+    def steps(self) -> list[int]:
+        """The steps of the checkpoints on disk, oldest first."""
+        return sorted(self._manager.all_steps())
+
+    def restore(self, step: int, target, partial: bool = False):
+        """Checkpoint `step` restored into the structure of `target` (`partial` as in
+        restore_latest). One that is not there or fails verification raises CheckpointError."""
+        if step not in self._manager.all_steps():
+            kept = ", ".join(map(str, self.steps())) or "none"
+            raise CheckpointError(
+                f"{self.directory} has no checkpoint of step {step} (it has: {kept}); "
+                "pick one of those steps"
+            )
+        state, problem = self._restore(step, target, partial)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {self.path(step)} {problem}")
+        return state
+
     def restore_latest(self, target, fallback: bool = False, partial: bool = False):
         """The newest checkpoint restored into the structure of `target` (None if there is
         none); `partial`: only the entries `target` has (e.g. the parameters, for inference).

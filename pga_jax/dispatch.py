@@ -19,8 +19,8 @@ Every L and a scan of L = 1 run the same compiled loop body, hence the same numb
 with K = 1 and K = 50 steps per call ends with identical parameters. `scan=False` (L = 1)
 calls the step directly: XLA's CPU backend runs convolutions inside a loop body 10-20x slower
 than outside one (jax-ml/jax#12868; measured here: LPGA conv_mnist 0.32 vs 5.2 steps/s), so
-on a CPU one step per call is the fast way; its numbers differ from the scan's only in XLA's
-fusion (the last bit of some parameters).
+on a CPU one step per call is the fast way; it is compiled apart from the scan, so its numbers
+differ from the scan's by rounding (tests/same_run.py: close at the first step, then amplified).
 
 `indices`, `alive`, `scheduled` and the returned `alive` and `metrics` always have a leading
 member axis ([M, L, B], [M], ...): M = 1 for one run (`members=None`), whose state and

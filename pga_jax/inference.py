@@ -1,6 +1,6 @@
 """A trained run for notebooks and scripts: `pga_jax.load(workdir)`.
 
-    run = pga_jax.load("runs/fm")
+    run = pga_jax.load("runs/fm")        # or load("runs/fm", step=2000): an earlier checkpoint
     x = run.sample(64, seed=0)            # g(z), z ~ N(0, I): float32 [64, H, W, C] in [-1, 1]
     z = run.encode(images)                # mu_phi(x): [N, z_dim]
     y = run.reconstruct(images)           # decode(encode(x))
@@ -10,7 +10,7 @@
 Images in: uint8 [0, 255] or floats in [-1, 1], [N, H, W, C] or one [H, W, C] image, of the
 run's shape. Images out: float32 in [-1, 1], or uint8 with `uint8=True` (the original code's
 conversion, `images.to_uint8`). Only the networks' parameters (and BatchNorm statistics) of the
-latest checkpoint are read, verified against its manifest; the optimiser state is not loaded.
+checkpoint are read, verified against its manifest; the optimiser state is not loaded.
 With BatchNorm (CIFAR-10, CelebA) every call normalises with its own batch's statistics, as in
 training and in the original code, so an image there depends slightly on its batch.
 """
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pga_jax import data, errors, evaluate, images, train
+from pga_jax import checkpointing, data, errors, evaluate, images, train
 
 
 class RunError(errors.UserError, ValueError):
@@ -31,11 +31,11 @@ class RunError(errors.UserError, ValueError):
 class Run:
     """The networks of a trained run as functions of numpy arrays (see the module docstring)."""
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, step: int | None = None):
         self.workdir = workdir
         try:
-            run = evaluate.load_run(workdir)  # the networks only: no optimiser state
-        except evaluate.EvaluationError as e:
+            run = evaluate.load_run(workdir, step=step)  # the networks only: no optimiser state
+        except (evaluate.EvaluationError, checkpointing.CheckpointError) as e:
             raise RunError(str(e)) from None
         self.config, self.step = run.config, run.step
         self._state, self._model = run.state, run.model
@@ -122,6 +122,7 @@ class Run:
         return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
 
 
-def load(workdir: str) -> Run:
-    """The latest checkpoint of a training workdir, ready for inference (`Run`)."""
-    return Run(workdir)
+def load(workdir: str, step: int | None = None) -> Run:
+    """The latest checkpoint of a training workdir (or that of `step`), ready for inference
+    (`Run`)."""
+    return Run(workdir, step)

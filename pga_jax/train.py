@@ -160,12 +160,12 @@ def create_train_state(
 
 
 def load_for_inference(
-    config: ml_collections.ConfigDict, workdir: str
+    config: ml_collections.ConfigDict, workdir: str, step: int | None = None
 ) -> tuple[TrainState, Model] | None:
-    """The networks of `workdir`'s latest checkpoint (parameters, BatchNorm statistics, step),
-    verified against its manifest, as a TrainState without optimiser state or rng and a Model
-    without optimiser (`tx` None): nothing of the optimiser is built or read. None if the
-    workdir has no checkpoint."""
+    """The networks of `workdir`'s latest checkpoint (or that of `step`: parameters, BatchNorm
+    statistics, step), verified against its manifest, as a TrainState without optimiser state
+    or rng and a Model without optimiser (`tx` None): nothing of the optimiser is built or
+    read. None if the workdir has no checkpoint."""
     encoder, decoder, obj = build_networks(config)
     shape = models.OUTPUT_SHAPES[config.model.arch]
     variables = jax.eval_shape(  # shapes only: nothing is initialised
@@ -176,7 +176,10 @@ def load_for_inference(
     template = {**variables, "step": jax.ShapeDtypeStruct((), jnp.int32)}
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
     try:
-        restored = checkpointer.restore_latest(template, partial=True)
+        if step is None:
+            restored = checkpointer.restore_latest(template, partial=True)
+        else:
+            restored = checkpointer.restore(step, template, partial=True)
     finally:
         checkpointer.close()
     if restored is None:

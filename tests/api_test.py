@@ -3,6 +3,7 @@ sample / encode / decode / reconstruct / interpolate / fid on a smoke run."""
 
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -75,6 +76,23 @@ def test_load_reads_no_optimiser_state(trained, monkeypatch):
     monkeypatch.setattr(checkpointing.Checkpointer, "restore_latest", spy)
     pga_jax.load(workdir)
     assert seen == [["batch_stats", "params", "step"]]
+
+
+def test_load_an_earlier_checkpoint(trained, tmp_path):
+    workdir, _, _ = trained  # 2 steps
+    longer = str(tmp_path / "longer")
+    pga_jax.train(pga_jax.get_config("mnist_vpga:smoke", num_steps=4, objective__eta=0.5), longer)
+    at_2, latest = pga_jax.load(longer, step=2), pga_jax.load(longer)
+    assert (at_2.step, latest.step) == (2, 4)
+
+    def params(run):
+        return [np.asarray(x) for x in jax.tree.leaves(run._state.params)]
+
+    for a, b in zip(params(at_2), params(pga_jax.load(workdir)), strict=True):
+        np.testing.assert_array_equal(a, b)  # step 2 of the longer run is the 2-step run
+    assert not all(map(np.array_equal, params(at_2), params(latest)))
+    with pytest.raises(inference.RunError, match=r"no checkpoint of step 3 \(it has: 2, 4\)"):
+        pga_jax.load(longer, step=3)
 
 
 def test_fid_of_a_loaded_run(trained, tmp_path):

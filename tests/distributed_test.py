@@ -1,8 +1,8 @@
 """Two processes on localhost as one run (jax.distributed, gloo CPU collectives; each process
-has one CPU device, so the batch is split 2 ways): the run ends with the parameters of the
-1-process run, its files are written once, and after one process is killed (and both are
-restarted) it resumes to the uninterrupted 2-process result, bit for bit. A process that
-cannot reach its coordinator fails in one line."""
+has one CPU device, so the batch is split 2 ways): the run is the 1-process run (up to
+rounding, tests/same_run.py), its files are written once, and after one process is killed (and
+both are restarted) it resumes to the uninterrupted 2-process result, bit for bit. A process
+that cannot reach its coordinator fails in one line."""
 
 import json
 import os
@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 import pga_jax
+
+import same_run
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 STEPS = 8
@@ -77,9 +79,9 @@ def finish(procs, timeout=300):
     return [err for _, err in outs]
 
 
-def params(workdir):
-    run = pga_jax.load(str(workdir))
-    assert run.step == STEPS
+def params(workdir, step=STEPS):
+    run = pga_jax.load(str(workdir), step)
+    assert run.step == step
     import jax  # noqa: PLC0415
 
     return {
@@ -112,9 +114,10 @@ def test_two_processes_train_the_one_process_run(runs):
     root, logs, _ = runs
     assert "process 0 of 2" in logs[0] and "process 1 of 2" in logs[1]
     assert "1 x 2 (members x data) mesh of 2 cpu device(s)" in logs[0]
-    a, b = params(root / "two"), params(root / "single")
-    for k in a:  # VPGA's smoke run keeps rounding differences at ~1e-6 over 8 steps
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    # step 2 close, the end as the same run (tests/same_run.py: rounding, amplified)
+    two, single = params(root / "two", 2), params(root / "single", 2)
+    same_run.assert_same_run(two, single, same_run.FIRST_STEPS)
+    same_run.assert_same_run(params(root / "two"), params(root / "single"), same_run.SAME_RUN)
 
 
 def test_two_processes_write_each_file_once(runs):

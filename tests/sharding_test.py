@@ -1,7 +1,7 @@
 """Many devices (sharding.py): on 4 forced CPU devices, a 4-way data-parallel run equals the
 1-device run of the same global batch (BatchNorm and VPGA's batch RMS over the global batch),
-a 2 x 2 (members x data) population equals its members' single runs; and meshes that do not
-fit are one-line errors."""
+a 2 x 2 (members x data) population equals its members' single runs (each up to rounding,
+tests/same_run.py); and meshes that do not fit are one-line errors."""
 
 import json
 import os
@@ -13,10 +13,13 @@ import pytest
 
 from pga_jax import configs, sharding
 
+import same_run
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
-# Runs in a process with 4 CPU devices: trains each run and saves its final parameters and
-# BatchNorm statistics (flattened) to OUT/<name>.npz, and the mesh each used to OUT/meshes.json.
+# Runs in a process with 4 CPU devices: trains each run and saves its parameters and BatchNorm
+# statistics (flattened) after step 1 and at the end to OUT/<name>_step1.npz and OUT/<name>.npz,
+# and the mesh each used to OUT/meshes.json.
 FORCED_DEVICES_SCRIPT = r"""
 import json, os, sys
 import jax, numpy as np
@@ -30,6 +33,7 @@ FID_IMAGES = np.random.default_rng(0).integers(0, 256, (6, 28, 28, 1), dtype=np.
 def config(seed, members=0, data=0):
     c = configs.load_experiment("cifar_vpga", "smoke")  # conv_32: BatchNorm; VPGA: RMS of mu
     c.seed, c.num_steps, c.mesh.members, c.mesh.data = seed, 4, members, data
+    c.checkpoint_every, c.keep_checkpoints = 1, 4  # step 1 is compared too
     return c
 
 
@@ -41,11 +45,16 @@ def save(name, state):
              **{jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves})
 
 
+def save_step1(name, c, workdir):
+    save(name + "_step1", train.load_for_inference(c, workdir, step=1)[0])
+
+
 meshes = {}
 for name, c in [("data4", config(0, data=4)), ("data1_seed0", config(0, data=1)),
                 ("data1_seed1", config(1, data=1))]:
     state = train.train_and_evaluate(c, os.path.join(out, name))
     save(name, state)
+    save_step1(name, c, os.path.join(out, name))
     # the mesh, and the devices the final state lives on (replicated over them)
     devices = len(state.step.sharding.device_set)
     meshes[name] = {**sharding.make_mesh(c, 1).shape, "devices": devices}
@@ -60,6 +69,7 @@ states = train.train_population(pop, [os.path.join(out, f"pop{i}") for i in rang
                                 member_axis="vmap")
 for i, s in enumerate(states):
     save(f"pop_member{i}", s)
+    save_step1(f"pop_member{i}", pop[i], os.path.join(out, f"pop{i}"))
 meshes["pop"] = dict(sharding.make_mesh(pop[0], 2).shape)
 # FID features with each batch split over the 4 devices (batch 3 -> 4, a multiple of them)
 from pga_jax.fid import inception
@@ -96,20 +106,12 @@ def load(out, name):
         return dict(f)
 
 
-def scaled_difference(a, b) -> float:
-    """The largest |a - b| of any leaf over that leaf's largest |b|."""
-    assert a.keys() == b.keys()
-    return max(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-12) for k in a)
-
-
-def assert_close(a, b):
-    """Equal up to the order of the sums: each leaf within 1e-3 of its own scale (4 SGD steps
-    at learning rate 0.2 with momentum amplify rounding ~100x; a bias that barely moved from
-    0 may differ by 1e-5 absolutely). Another seed differs by > 0.1 (tested below)."""
-    assert a.keys() == b.keys()
-    for k in a:
-        tol = 1e-3 * np.abs(b[k]).max() + 1e-5
-        assert np.abs(a[k] - b[k]).max() <= tol, (k, np.abs(a[k] - b[k]).max(), tol)
+def assert_same_run(out, name, reference):
+    """Step 1 close, the end as the same run (tests/same_run.py: rounding, amplified)."""
+    same_run.assert_same_run(
+        load(out, name + "_step1"), load(out, reference + "_step1"), same_run.FIRST_STEPS
+    )
+    same_run.assert_same_run(load(out, name), load(out, reference), same_run.SAME_RUN)
 
 
 def test_data_parallel_run_equals_one_device_run(forced):
@@ -117,12 +119,12 @@ def test_data_parallel_run_equals_one_device_run(forced):
     meshes = json.loads((out / "meshes.json").read_text())
     assert meshes["data4"] == {"members": 1, "data": 4, "devices": 4}
     assert meshes["data1_seed0"] == {"members": 1, "data": 1, "devices": 1}
-    a, b = load(out, "data4"), load(out, "data1_seed0")
-    assert any("batch_stats" in k for k in a)  # BatchNorm's running statistics compared too
-    assert_close(a, b)
-    # and the runs differ from another seed's: the comparison can fail
-    c = load(out, "data1_seed1")
-    assert scaled_difference(a, c) > 0.1
+    assert any("batch_stats" in k for k in load(out, "data4"))  # BatchNorm's statistics too
+    assert_same_run(out, "data4", "data1_seed0")
+    # and the runs differ from another seed's by far more: the comparison can fail
+    for suffix, tolerance in (("_step1", same_run.FIRST_STEPS), ("", same_run.SAME_RUN)):
+        a, c = load(out, "data4" + suffix), load(out, "data1_seed1" + suffix)
+        assert same_run.scaled_difference(a, c) > 4 * tolerance
 
 
 def test_data_parallel_lpga_step_equals_one_device_step(forced):
@@ -135,8 +137,8 @@ def test_data_parallel_lpga_step_equals_one_device_step(forced):
 def test_population_on_a_2x2_mesh_equals_its_members_single_runs(forced):
     out, _ = forced
     assert json.loads((out / "meshes.json").read_text())["pop"] == {"members": 2, "data": 2}
-    assert_close(load(out, "pop_member0"), load(out, "data1_seed0"))
-    assert_close(load(out, "pop_member1"), load(out, "data1_seed1"))
+    assert_same_run(out, "pop_member0", "data1_seed0")
+    assert_same_run(out, "pop_member1", "data1_seed1")
 
 
 def test_fid_features_split_over_devices_equal_one_device(forced):

@@ -15,15 +15,19 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
-def _opted_in(monkeypatch):
-    monkeypatch.setenv(xla_cpu.OPT_IN, "1")
+def _default_environment(monkeypatch):
+    monkeypatch.delenv(xla_cpu.SWITCH, raising=False)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
 
 
-def test_off_unless_asked_and_a_user_flag_wins(monkeypatch):
-    monkeypatch.delenv(xla_cpu.OPT_IN)
+def test_switched_off_by_zero_and_a_user_flag_wins(monkeypatch):
+    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
+    assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS  # on by default there
+    xla_cpu.compiler_options.cache_clear()
+    monkeypatch.setenv(xla_cpu.SWITCH, "0")
     assert xla_cpu.compiler_options() is None
     xla_cpu.compiler_options.cache_clear()
-    monkeypatch.setenv(xla_cpu.OPT_IN, "1")
+    monkeypatch.delenv(xla_cpu.SWITCH)
     monkeypatch.setenv("XLA_FLAGS", f"--{xla_cpu.FIELD}=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT")
     assert xla_cpu.compiler_options() is None
     assert not xla_cpu.eigen_convolutions()
@@ -42,7 +46,6 @@ def test_a_rejected_option_keeps_xla_defaults(monkeypatch):
 
 def test_where_applied_convolutions_leave_ynnpack_and_dots_stay(monkeypatch):
     monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS
 
     def net(u, w, m):

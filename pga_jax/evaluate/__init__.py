@@ -138,11 +138,15 @@ def read_config(workdir: str, step: int | None = None) -> ml_collections.ConfigD
     return configs.in_force(saved, step)  # older runs' names (LVPGA's vrec, ...) upgraded
 
 
-def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> Run:
-    """The latest checkpoint of `workdir`, restored with `config` (default: config.json)."""
-    config = read_config(workdir) if config is None else config
+def load_run(
+    workdir: str, config: ml_collections.ConfigDict | None = None, step: int | None = None
+) -> Run:
+    """The latest checkpoint of `workdir` (or that of `step`), restored with `config`
+    (default: config.json's settings in force at that step)."""
+    config = read_config(workdir, step) if config is None else config
     _require_checkpoint(workdir)
-    loaded = train.load_for_inference(config, workdir)  # the networks only: no optimiser state
+    # the networks only: no optimiser state
+    loaded = train.load_for_inference(config, workdir, step)
     if loaded is None:
         raise EvaluationError(_NO_CHECKPOINT.format(workdir=workdir))
     return Run(workdir, config, *loaded)
