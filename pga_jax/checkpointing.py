@@ -242,7 +242,7 @@ class Checkpointer:
         the newest one that verifies is restored instead and the newer bad ones are moved to
         WORKDIR/bad_checkpoints/ (if none verifies, the error is raised, nothing moved)."""
         state, bad = None, []
-        for step in sorted(self._manager.all_steps(), reverse=True):
+        for step in reversed(self.steps()):
             state, problem = self._restore(step, target, partial)
             if problem is None:
                 break

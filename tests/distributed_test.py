@@ -82,12 +82,7 @@ def finish(procs, timeout=300):
 def params(workdir, step=STEPS):
     run = pga_jax.load(str(workdir), step)
     assert run.step == step
-    import jax  # noqa: PLC0415
-
-    return {
-        jax.tree_util.keystr(p): np.asarray(v)
-        for p, v in jax.tree_util.tree_leaves_with_path(run._state.params)
-    }
+    return same_run.by_path(run._state.params)
 
 
 @pytest.fixture(scope="module")

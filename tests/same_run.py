@@ -24,10 +24,18 @@ A closer tolerance holds only while two programs happen to round alike, as XLA:C
 convolutions mostly do across vmap, sharding and scan, and its Eigen ones (xla_cpu.py) do not.
 """
 
+import jax
 import numpy as np
 
 FIRST_STEPS = 1e-2  # after 1 or 2 steps (see above)
 SAME_RUN = 0.3  # after 4 or 8 steps
+
+
+def by_path(tree) -> dict:
+    """{path: numpy array} of a pytree's leaves, the form the functions below compare."""
+    return {
+        jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(tree)
+    }
 
 
 def _scaled(a: dict, b: dict) -> dict:
