@@ -23,7 +23,7 @@ settings with the same TF row:
 
   python -m benchmarks.conv_ops --json=ops.json
   XLA_FLAGS=--xla_cpu_use_onednn=true python -m benchmarks.conv_ops --frameworks=jax
-  python -m benchmarks.conv_ops --ops=S2.up_subpixel,S2.up_rows   # each form of up, named
+  python -m benchmarks.conv_ops --ops=S2.up_subpixel,S2.up_rows,S1.up_patches   # forms of up
 
 Timings are only meaningful on an otherwise idle machine.
 """
@@ -77,7 +77,7 @@ def jax_fn(op: str):
 
     name, kind = op.split(".")
     if name.startswith("S"):
-        forms = {"up_subpixel": layers.up_subpixel, "up_rows": layers.up_rows}
+        forms = {f: getattr(layers, f) for f in ("up_subpixel", "up_rows", "up_patches")}
         return {"down": layers.down, "up": layers.up, "wgrad": layers.wgrad, **forms}[kind]
     return {
         "fwd": lambda x, w: x @ w,

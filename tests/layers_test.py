@@ -95,7 +95,7 @@ def test_swap_is_an_involution_that_flips_and_transposes():
     np.testing.assert_array_equal(layers.swap(k)[0, 1, 1, 2], k[4, 3, 2, 1])
 
 
-@pytest.mark.parametrize("form", [layers.up_subpixel, layers.up_rows])
+@pytest.mark.parametrize("form", [layers.up_subpixel, layers.up_rows, layers.up_patches])
 @pytest.mark.parametrize("n,c_in,c_out", CASES)
 def test_every_up_form_is_the_transpose_of_the_strided_conv(form, n, c_in, c_out):
     """Each form of up equals XLA's own transpose of the 5x5 stride-2 SAME convolution."""
