@@ -14,7 +14,8 @@ the same ops against TensorFlow's):
 
 So on such machines the jitted train step, generation, reconstruction and encoding are compiled
 with dots only in YNNPACK (`EIGEN_CONVOLUTIONS`), and layers.up takes its row-phase form, which
-is the faster one there. Applied only where all of these hold:
+is the faster one there (on the image side, at most 4 channels, every CPU uses its col2im form).
+Applied only where all of these hold:
 
 - the default backend is the CPU and the CPU has AVX-512 (`avx512f` in /proc/cpuinfo; only
   measured there: elsewhere XLA's defaults stand, as measured at parity before);
