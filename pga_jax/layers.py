@@ -22,7 +22,7 @@ benchmarks/train_step.py):
 
 - down: XLA's own strided convolution (lax.conv_general_dilated);
 - up: a stride-1 3x3 convolution to 4x the channels followed by depth-to-space (below), or,
-  where convolutions run in XLA's Eigen runtime (xla_cpu.py: AVX-512 CPUs), the same kernel
+  where convolutions run in XLA's Eigen runtime (xla_cpu.py: x86 CPUs with AVX2), the same kernel
   split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
 - wgrad: XLA's kernel gradient of the strided convolution;
 - when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey layers), down

@@ -21,7 +21,7 @@ def _default_environment(monkeypatch):
 
 
 def test_switched_off_by_zero_and_a_user_flag_wins(monkeypatch):
-    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
+    monkeypatch.setattr(xla_cpu, "_has_measured_flag", lambda: True)
     assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS  # on by default there
     xla_cpu.compiler_options.cache_clear()
     monkeypatch.setenv(xla_cpu.SWITCH, "0")
@@ -33,19 +33,40 @@ def test_switched_off_by_zero_and_a_user_flag_wins(monkeypatch):
     assert not xla_cpu.eigen_convolutions()
 
 
-def test_not_applied_without_avx512(monkeypatch):
-    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: False)
+def test_not_applied_on_an_unmeasured_cpu_unless_asked(monkeypatch):
+    monkeypatch.setattr(xla_cpu, "_has_measured_flag", lambda: False)
     assert xla_cpu.compiler_options() is None
+    xla_cpu.compiler_options.cache_clear()
+    monkeypatch.setenv(xla_cpu.SWITCH, "1")
+    assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS
+
+
+def test_the_measured_flag_is_read_as_a_whole_word(monkeypatch, tmp_path):
+    import builtins
+
+    real_open = builtins.open
+    cpuinfo = tmp_path / "cpuinfo"
+
+    def fake_open(path, *args, **kwargs):
+        return real_open(cpuinfo if path == "/proc/cpuinfo" else path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert xla_cpu._has_measured_flag()
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2x fma\n")  # not avx2
+    assert not xla_cpu._has_measured_flag()
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd sve\n")  # an ARM CPU
+    assert not xla_cpu._has_measured_flag()
 
 
 def test_a_rejected_option_keeps_xla_defaults(monkeypatch):
-    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
+    monkeypatch.setattr(xla_cpu, "_has_measured_flag", lambda: True)
     monkeypatch.setattr(xla_cpu, "EIGEN_CONVOLUTIONS", {xla_cpu.FIELD: "NOT_A_FUSION_TYPE"})
     assert xla_cpu.compiler_options() is None
 
 
 def test_where_applied_convolutions_leave_ynnpack_and_dots_stay(monkeypatch):
-    monkeypatch.setattr(xla_cpu, "_has_avx512", lambda: True)
+    monkeypatch.setattr(xla_cpu, "_has_measured_flag", lambda: True)
     assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS
 
     def net(u, w, m):
