@@ -15,7 +15,7 @@ against TensorFlow's):
   its transpose, sub-pixel form (36 taps)    28.4    20.6          90.3    67.5
   its transpose, row-phase form (30 taps)    32.6    16.5         115.1    65.0
 
-and the LPGA / VPGA conv_mnist steps run 12-26% faster (docs/benchmarks.md). So on such
+and the LPGA / VPGA conv_mnist steps run 10-33% faster (docs/benchmarks.md). So on such
 machines the jitted train step, generation, reconstruction and encoding are compiled with dots
 only in YNNPACK (`EIGEN_CONVOLUTIONS`), and layers.up takes its row-phase form, which is the
 faster one there (on the image side, at most 4 channels, every CPU uses its col2im form).
