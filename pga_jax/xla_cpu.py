@@ -54,9 +54,9 @@ SWITCH = "PGA_JAX_CPU_EIGEN_CONVOLUTIONS"  # unset: where measured; 0: nowhere; 
 MEASURED_FLAG = "avx2"  # the CPU flag every machine measured faster has
 
 
-def _has_measured_flag() -> bool:
+def _has_measured_flag(cpuinfo: str = "/proc/cpuinfo") -> bool:
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             return any(
                 line.startswith("flags") and MEASURED_FLAG in line.split(":", 1)[-1].split()
                 for line in f

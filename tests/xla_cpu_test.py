@@ -41,22 +41,15 @@ def test_not_applied_on_an_unmeasured_cpu_unless_asked(monkeypatch):
     assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS
 
 
-def test_the_measured_flag_is_read_as_a_whole_word(monkeypatch, tmp_path):
-    import builtins
-
-    real_open = builtins.open
+def test_the_measured_flag_is_read_as_a_whole_word(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-
-    def fake_open(path, *args, **kwargs):
-        return real_open(cpuinfo if path == "/proc/cpuinfo" else path, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", fake_open)
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
-    assert xla_cpu._has_measured_flag()
+    assert xla_cpu._has_measured_flag(str(cpuinfo))
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2x fma\n")  # not avx2
-    assert not xla_cpu._has_measured_flag()
+    assert not xla_cpu._has_measured_flag(str(cpuinfo))
     cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd sve\n")  # an ARM CPU
-    assert not xla_cpu._has_measured_flag()
+    assert not xla_cpu._has_measured_flag(str(cpuinfo))
+    assert not xla_cpu._has_measured_flag(str(tmp_path / "missing"))
 
 
 def test_a_rejected_option_keeps_xla_defaults(monkeypatch):
