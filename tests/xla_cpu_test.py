@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from pga_jax import layers, xla_cpu
+from pga_jax import layers, onednn, xla_cpu
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +60,7 @@ def test_a_rejected_option_keeps_xla_defaults(monkeypatch):
 
 def test_where_applied_convolutions_leave_ynnpack_and_dots_stay(monkeypatch):
     monkeypatch.setattr(xla_cpu, "_has_measured_flag", lambda: True)
+    monkeypatch.setattr(onednn, "enabled", lambda: False)  # XLA's convolution, not a custom call
     assert xla_cpu.compiler_options() == xla_cpu.EIGEN_CONVOLUTIONS
 
     def net(u, w, m):

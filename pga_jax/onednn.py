@@ -1,0 +1,169 @@
+"""The CPU's 5x5 stride-2 convolution maps through oneDNN (XLA FFI custom calls), where faster.
+
+TensorFlow runs the original code's convolutions in oneDNN, whose kernels are generated at run
+time for the host (AVX-512 here); XLA:CPU runs them in Eigen or YNNPACK. For the conv_mnist
+step's 14x14x64 <-> 7x7x128 maps, per op, ms, two independent calls at once, batch 256, Intel
+Xeon with AVX-512 and AMX (lscpu family 6 model 167), docs/benchmarks.md:
+
+                        XLA (Eigen)   oneDNN 2.6 here   TensorFlow 2.21 (oneDNN 3)
+  down (strided conv)      19.2           17.1              17.5
+  up (its transpose)       24.5           21.3              18.0
+  wgrad (kernel grad.)     28.9           22.6              21.4
+
+`onednn_conv.cc` holds the three maps as FFI handlers (see its header); this module compiles it
+once per source, jaxlib and oneDNN version into a cache directory (~3 s, `c++` and the oneDNN
+headers: Debian's `libdnnl-dev`; $DNNLROOT for another install), loads it and registers the
+targets. layers.down / up / wgrad call `down` / `up` / `wgrad` here when `enabled()` and the
+image side has more than `layers.PATCHES_MAX_CHANNELS` channels (float32 on the CPU backend).
+
+`enabled()` follows PGA_JAX_CPU_ONEDNN: 0 never; 1 wherever it builds (an error naming the fix
+where it does not); unset: only on the kind of CPU measured faster (`MEASURED`: Intel CPUs with
+AVX-512), quietly falling back to XLA's convolutions where it does not build. Exact as XLA's
+forms are: the same maps with float32 sums in another order (tests/onednn_test.py checks them
+against lax's convolution and its transposes, and the layers against flax's nn.Conv /
+nn.ConvTranspose with them).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from absl import logging
+
+SWITCH = "PGA_JAX_CPU_ONEDNN"  # unset: where measured; 0: never; 1: wherever it builds
+SOURCE = Path(__file__).with_name("onednn_conv.cc")
+TARGETS = {"down": "PgaConvDown", "up": "PgaConvUp", "wgrad": "PgaConvWgrad"}
+MEASURED = ("GenuineIntel", "avx512f")  # (vendor_id, flag) of the CPUs measured faster
+FIX = "apt-get install libdnnl-dev (or set DNNLROOT), or set PGA_JAX_CPU_ONEDNN=0"
+
+
+class OneDNNUnavailable(RuntimeError):
+    """The oneDNN convolutions were asked for (PGA_JAX_CPU_ONEDNN=1) but cannot be built."""
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "pga_jax"
+
+
+def _dnnl_paths() -> tuple[list[str], list[str]]:
+    """(-I / -L flags) for $DNNLROOT, else the system's default paths."""
+    root = os.environ.get("DNNLROOT")
+    if not root:
+        return [], []
+    lib = os.path.join(root, "lib")
+    return [f"-I{root}/include"], [f"-L{lib}", f"-Wl,-rpath,{lib}"]
+
+
+def _header() -> Path | None:
+    inc, _ = _dnnl_paths()
+    dirs = [p[2:] for p in inc] + ["/usr/include", "/usr/local/include"]
+    return next((Path(d) / "dnnl.hpp" for d in dirs if (Path(d) / "dnnl.hpp").exists()), None)
+
+
+def build(out_dir: Path | None = None) -> Path:
+    """Compiles onednn_conv.cc (once per source, jaxlib and oneDNN header) and returns the .so.
+
+    Raises OneDNNUnavailable with the fix when there is no compiler or no oneDNN header.
+    """
+    compiler = shutil.which(os.environ.get("CXX", "c++"))
+    header = _header()
+    if compiler is None or header is None:
+        missing = "a C++ compiler" if compiler is None else "oneDNN's dnnl.hpp"
+        raise OneDNNUnavailable(f"oneDNN convolutions need {missing}: {FIX}")
+    include = jax.ffi.include_dir()
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), jax.__version__.encode(), header.read_bytes()):
+        key.update(part)
+    out_dir = out_dir or _cache_dir()
+    lib = out_dir / f"onednn_conv-{key.hexdigest()[:16]}.so"
+    if lib.exists():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inc, link = _dnnl_paths()
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        tmp_lib = Path(tmp) / lib.name
+        cmd = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w"]
+        cmd += [f"-I{include}", *inc, str(SOURCE), "-o", str(tmp_lib), *link, "-ldnnl"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            tail = done.stderr.strip().splitlines()[-1:] or [""]
+            raise OneDNNUnavailable(f"building {SOURCE.name} failed ({tail[0]}): {FIX}")
+        os.replace(tmp_lib, lib)  # atomic: concurrent builders each install a whole file
+    return lib
+
+
+@functools.cache
+def _load() -> None:
+    lib = ctypes.cdll.LoadLibrary(str(build()))
+    for symbol in TARGETS.values():
+        jax.ffi.register_ffi_target(symbol, jax.ffi.pycapsule(getattr(lib, symbol)), "cpu")
+
+
+def _cpu_measured(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    vendor, flag = MEASURED
+    try:
+        with open(cpuinfo) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    fields = [line.split(":", 1) for line in lines if ":" in line]
+    has_vendor = any(k.strip() == "vendor_id" and v.strip() == vendor for k, v in fields)
+    has_flag = any(k.strip() == "flags" and flag in v.split() for k, v in fields)
+    return has_vendor and has_flag
+
+
+@functools.cache
+def enabled() -> bool:
+    """Whether layers' convolution maps run in oneDNN (see the module docstring)."""
+    switch = os.environ.get(SWITCH)
+    if switch == "0" or jax.default_backend() != "cpu":
+        return False
+    if switch != "1" and not _cpu_measured():
+        return False
+    try:
+        _load()
+    except (OneDNNUnavailable, OSError) as e:
+        if switch == "1":
+            raise OneDNNUnavailable(f"{SWITCH}=1: {e}") from e
+        logging.info("XLA's convolutions, not oneDNN's: %s", e)
+        return False
+    return True
+
+
+def applies(x: jax.Array) -> bool:
+    """Whether a map whose operands include x runs in oneDNN: enabled and float32."""
+    return x.dtype == jnp.float32 and enabled()
+
+
+def _call(op: str, shape: tuple, *args: jax.Array) -> jax.Array:
+    _load()
+    result = jax.ShapeDtypeStruct(shape, jnp.float32)
+    # vmap (populations) runs the call once per member.
+    return jax.ffi.ffi_call(TARGETS[op], result, vmap_method="sequential")(*args)
+
+
+def down(u: jax.Array, w: jax.Array) -> jax.Array:
+    """layers.down: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, ceil(H/2), ceil(W/2), C_z]."""
+    b, h, w_, _ = u.shape
+    return _call("down", (b, -(-h // 2), -(-w_ // 2), w.shape[3]), u, w)
+
+
+def up(z: jax.Array, w: jax.Array) -> jax.Array:
+    """layers.up: [B, n, m, C_z] x (5, 5, C_u, C_z) -> [B, 2n, 2m, C_u]."""
+    b, n, m, _ = z.shape
+    return _call("up", (b, 2 * n, 2 * m, w.shape[2]), z, w)
+
+
+def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
+    """layers.wgrad: the (5, 5, C_u, C_z) kernel gradient of down at u, cotangent z_bar."""
+    return _call("wgrad", (5, 5, u.shape[3], z_bar.shape[3]), u, z_bar)

@@ -1,0 +1,237 @@
+// The 5x5 stride-2 SAME convolution's three maps (pga_jax/layers.py) as XLA FFI handlers that run
+// oneDNN's convolution primitives, float32 NHWC, built and loaded by pga_jax/onednn.py.
+//
+//   PgaConvDown(u, w)    -> z  = down(u, w):   z[m] = sum_t w[t] u[2m + t - p]    (forward)
+//   PgaConvUp(z, w)      -> u  = up(z, w):     its transpose w.r.t. u             (backward data)
+//   PgaConvWgrad(u, zb)  -> dw = wgrad(u, zb): sum_m u[2m + t - p] zb[m]          (backward weights)
+//
+// u [B, H, W, C_u], z [B, H/2, W/2, C_z] (ceil), w (5, 5, C_u, C_z) HWIO, p the SAME padding before.
+// Each call splits the batch into one chunk per thread of XLA's intra-op pool and runs each chunk
+// single-threaded (OpenMP capped at 1 on those threads), so two calls that XLA runs side by side
+// share the pool's threads instead of oversubscribing the cores. wgrad's chunks give partial
+// kernels that the last chunk to finish adds in chunk order: the sum does not depend on timing.
+#include <omp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "dnnl.hpp"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+dnnl::engine& Engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+void OneThread() {
+  thread_local bool set = false;
+  if (!set) {
+    omp_set_num_threads(1);
+    set = true;
+  }
+}
+
+std::pair<int64_t, int64_t> SamePads(int64_t size) {
+  int64_t total = ((size + 1) / 2 - 1) * 2 + 5 - size;
+  if (total < 0) total = 0;
+  return {total / 2, total - total / 2};
+}
+
+enum Kind { kDown = 0, kUp = 1, kWgrad = 2 };
+
+struct Geometry {
+  int64_t n, h, w, cu, ho, wo, cz;  // n: this chunk's batch
+  bool operator<(const Geometry& o) const {
+    return std::tie(n, h, w, cu, ho, wo, cz) < std::tie(o.n, o.h, o.w, o.cu, o.ho, o.wo, o.cz);
+  }
+};
+
+struct Prim {
+  dnnl::primitive prim;
+  memory::desc weights;  // the primitive's (diff_)weights layout
+  memory::desc scratch;
+};
+
+memory::desc ImageMd(const Geometry& g) {  // u: [n, h, w, cu] NHWC
+  return memory::desc({g.n, g.cu, g.h, g.w}, dt::f32, tag::nhwc);
+}
+memory::desc CodeMd(const Geometry& g) {  // z: [n, ho, wo, cz] NHWC
+  return memory::desc({g.n, g.cz, g.ho, g.wo}, dt::f32, tag::nhwc);
+}
+memory::desc KernelMd(const Geometry& g) {  // w: (5, 5, cu, cz) HWIO
+  return memory::desc({g.cz, g.cu, 5, 5}, dt::f32, tag::hwio);
+}
+
+const Prim& Get(Kind kind, const Geometry& g) {
+  static std::mutex mu;
+  static std::map<std::pair<int, Geometry>, std::unique_ptr<Prim>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[{kind, g}];
+  if (slot) return *slot;
+  auto [pt, pb] = SamePads(g.h);
+  auto [pl, pr] = SamePads(g.w);
+  memory::dims strides{2, 2}, lo{pt, pl}, hi{pb, pr};
+  memory::desc any_w({g.cz, g.cu, 5, 5}, dt::f32, tag::any);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  auto& eng = Engine();
+  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training,
+                                     dnnl::algorithm::convolution_direct, ImageMd(g), any_w,
+                                     CodeMd(g), strides, lo, hi);
+  dnnl::convolution_forward::primitive_desc fpd(fd, attr, eng);
+  auto p = std::make_unique<Prim>();
+  if (kind == kDown) {
+    p->prim = dnnl::convolution_forward(fpd);
+    p->weights = fpd.weights_desc();
+    p->scratch = fpd.scratchpad_desc();
+  } else if (kind == kUp) {
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, ImageMd(g),
+                                             any_w, CodeMd(g), strides, lo, hi);
+    dnnl::convolution_backward_data::primitive_desc bpd(bd, attr, eng, fpd);
+    p->prim = dnnl::convolution_backward_data(bpd);
+    p->weights = bpd.weights_desc();
+    p->scratch = bpd.scratchpad_desc();
+  } else {
+    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, ImageMd(g),
+                                                any_w, CodeMd(g), strides, lo, hi);
+    dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, eng, fpd);
+    p->prim = dnnl::convolution_backward_weights(wpd);
+    p->weights = wpd.diff_weights_desc();
+    p->scratch = wpd.scratchpad_desc();
+  }
+  slot = std::move(p);
+  return *slot;
+}
+
+float* Scratch(size_t bytes) {
+  thread_local std::vector<float> buf;
+  if (buf.size() * sizeof(float) < bytes) buf.resize(bytes / sizeof(float) + 1);
+  return buf.data();
+}
+
+// One chunk (g.n batch rows, pointers at its first row): kind's map, single-threaded.
+void RunChunk(Kind kind, const Geometry& g, const float* u_or_null, const float* w_or_null,
+              const float* z_or_null, float* out) {
+  OneThread();
+  const Prim& p = Get(kind, g);
+  auto& eng = Engine();
+  dnnl::stream s(eng);
+  std::vector<float> wbuf(p.weights.get_size() / sizeof(float) + 1);
+  memory wmem(p.weights, eng, wbuf.data());
+  memory scratch(p.scratch, eng, Scratch(p.scratch.get_size()));
+  if (kind == kWgrad) {
+    memory umem(ImageMd(g), eng, const_cast<float*>(u_or_null));
+    memory zmem(CodeMd(g), eng, const_cast<float*>(z_or_null));
+    p.prim.execute(s, {{DNNL_ARG_SRC, umem}, {DNNL_ARG_DIFF_DST, zmem},
+                       {DNNL_ARG_DIFF_WEIGHTS, wmem}, {DNNL_ARG_SCRATCHPAD, scratch}});
+    memory user(KernelMd(g), eng, out);
+    dnnl::reorder(wmem, user).execute(s, wmem, user);
+  } else {
+    memory user(KernelMd(g), eng, const_cast<float*>(w_or_null));
+    dnnl::reorder(user, wmem).execute(s, user, wmem);
+    if (kind == kDown) {
+      memory umem(ImageMd(g), eng, const_cast<float*>(u_or_null));
+      memory zmem(CodeMd(g), eng, out);
+      p.prim.execute(s, {{DNNL_ARG_SRC, umem}, {DNNL_ARG_WEIGHTS, wmem},
+                         {DNNL_ARG_DST, zmem}, {DNNL_ARG_SCRATCHPAD, scratch}});
+    } else {
+      memory zmem(CodeMd(g), eng, const_cast<float*>(z_or_null));
+      memory umem(ImageMd(g), eng, out);
+      p.prim.execute(s, {{DNNL_ARG_DIFF_DST, zmem}, {DNNL_ARG_WEIGHTS, wmem},
+                         {DNNL_ARG_DIFF_SRC, umem}, {DNNL_ARG_SCRATCHPAD, scratch}});
+    }
+  }
+  s.wait();
+}
+
+int64_t Chunks(ffi::ThreadPool& pool, int64_t units) {
+  int64_t t = pool.num_threads();
+  if (t < 1) t = 1;
+  return t < units ? t : units;
+}
+
+// Splits [0, total) into k near-equal parts: part i is [start(i), start(i + 1)).
+int64_t Start(int64_t i, int64_t k, int64_t total) { return i * total / k; }
+
+ffi::Future Schedule(ffi::ThreadPool pool, Kind kind, Geometry g, const float* u, const float* w,
+                     const float* z, float* out) {
+  // Batch chunks, one per thread. wgrad's chunks each give a partial kernel gradient; the last
+  // chunk to finish adds them in chunk order (out = p0 + p1 + ...), so the sum is deterministic.
+  int64_t k = Chunks(pool, g.n);
+  ffi::CountDownPromise promise(k);
+  ffi::Future future(promise);
+  struct Partials {
+    std::atomic<int64_t> left;
+    std::vector<std::vector<float>> parts;
+  };
+  auto partials = std::make_shared<Partials>();
+  int64_t kernel_size = 25 * g.cu * g.cz;
+  if (kind == kWgrad) {
+    partials->left = k;
+    partials->parts.resize(k - 1);
+    for (auto& p : partials->parts) p.resize(kernel_size);
+  }
+  int64_t image = g.h * g.w * g.cu, code = g.ho * g.wo * g.cz;
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t a = Start(i, k, g.n), b = Start(i + 1, k, g.n);
+    Geometry c = g;
+    c.n = b - a;
+    const float *cu = u ? u + a * image : nullptr, *cz = z ? z + a * code : nullptr;
+    float* co = kind == kDown ? out + a * code : kind == kUp ? out + a * image
+                : i == 0 ? out : partials->parts[i - 1].data();
+    pool.Schedule([kind, c, cu, w, cz, co, out, kernel_size, partials, promise]() mutable {
+      try {
+        RunChunk(kind, c, cu, w, cz, co);
+        if (kind == kWgrad && --partials->left == 0) {
+          for (auto& p : partials->parts)
+            for (int64_t j = 0; j < kernel_size; ++j) out[j] += p[j];
+        }
+        promise.CountDown();
+      } catch (const dnnl::error& e) {
+        promise.CountDown(ffi::Error(ffi::ErrorCode::kInternal, e.what()));
+      }
+    });
+  }
+  return future;
+}
+
+Geometry Geo(ffi::Span<const int64_t> image, ffi::Span<const int64_t> code) {
+  return Geometry{image[0], image[1], image[2], image[3], code[1], code[2], code[3]};
+}
+
+ffi::Future Down(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<ffi::F32> w,
+                 ffi::ResultBuffer<ffi::F32> z) {
+  return Schedule(pool, kDown, Geo(u.dimensions(), z->dimensions()), u.typed_data(),
+                  w.typed_data(), nullptr, z->typed_data());
+}
+ffi::Future Up(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> z, ffi::Buffer<ffi::F32> w,
+               ffi::ResultBuffer<ffi::F32> u) {
+  return Schedule(pool, kUp, Geo(u->dimensions(), z.dimensions()), nullptr, w.typed_data(),
+                  z.typed_data(), u->typed_data());
+}
+ffi::Future Wgrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<ffi::F32> z,
+                  ffi::ResultBuffer<ffi::F32> w) {
+  return Schedule(pool, kWgrad, Geo(u.dimensions(), z.dimensions()), u.typed_data(), nullptr,
+                  z.typed_data(), w->typed_data());
+}
+
+}  // namespace
+
+#define PGA_BIND                                                                \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<ffi::F32>>().Arg<     \
+      ffi::Buffer<ffi::F32>>().Ret<ffi::Buffer<ffi::F32>>()
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaConvDown, Down, PGA_BIND);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaConvUp, Up, PGA_BIND);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaConvWgrad, Wgrad, PGA_BIND);
