@@ -26,7 +26,8 @@ benchmarks/train_step.py):
   split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
 - wgrad: XLA's kernel gradient of the strided convolution;
 - on CPUs where oneDNN's kernels are faster (onednn.py: Intel CPUs with AVX-512 by default), all
-  three through oneDNN's convolution primitives, as TensorFlow runs them (FFI custom calls);
+  three through oneDNN's convolution primitives, as TensorFlow runs them (FFI custom calls), for
+  the image-side shapes measured faster there (at least 14x14, at most 64 channels);
 - when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey layers), down
   and wgrad are one matrix product with the 5x5 patches of u (im2col), which beats a convolution
   with 1-3 input channels several times; on the CPU, up is then that product's transpose
@@ -131,7 +132,7 @@ def down(u: jax.Array, w: jax.Array) -> jax.Array:
     """5x5 stride-2 SAME convolution: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, H/2, W/2, C_z]."""
     if u.shape[-1] <= PATCHES_MAX_CHANNELS:
         return _down_patches(u, w)
-    if onednn.applies(u):
+    if onednn.applies(u, u.shape[1], u.shape[-1]):
         return onednn.down(u, w)
     return jax.lax.conv_general_dilated(u, w, (2, 2), "SAME", dimension_numbers=_DIMS)
 
@@ -141,7 +142,7 @@ def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
     c_u, c_z = u.shape[-1], z_bar.shape[-1]
     if c_u <= PATCHES_MAX_CHANNELS:
         return jnp.einsum("kbhw,bhwo->ko", _patches_taps_major(u), z_bar).reshape(5, 5, c_u, c_z)
-    if onednn.applies(u):
+    if onednn.applies(u, u.shape[1], c_u):
         return onednn.wgrad(u, z_bar)
     kernel = jax.ShapeDtypeStruct((5, 5, c_u, c_z), u.dtype)
     return jax.linear_transpose(lambda w: down(u, w), kernel)(z_bar)[0]
@@ -202,7 +203,7 @@ def up(z: jax.Array, w: jax.Array) -> jax.Array:
     """
     if w.shape[2] <= PATCHES_MAX_CHANNELS and jax.default_backend() == "cpu":
         return up_patches(z, w)
-    if onednn.applies(z):
+    if onednn.applies(z, 2 * z.shape[1], w.shape[2]):
         return onednn.up(z, w)
     return (up_rows if xla_cpu.eigen_convolutions() else up_subpixel)(z, w)
 

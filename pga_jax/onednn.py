@@ -13,8 +13,17 @@ Xeon with AVX-512 and AMX (lscpu family 6 model 167), docs/benchmarks.md:
 `onednn_conv.cc` holds the three maps as FFI handlers (see its header); this module compiles it
 once per source, jaxlib and oneDNN version into a cache directory (~3 s, `c++` and the oneDNN
 headers: Debian's `libdnnl-dev`; $DNNLROOT for another install), loads it and registers the
-targets. layers.down / up / wgrad call `down` / `up` / `wgrad` here when `enabled()` and the
-image side has more than `layers.PATCHES_MAX_CHANNELS` channels (float32 on the CPU backend).
+targets. layers.down / up / wgrad call `down` / `up` / `wgrad` here when `applies`: enabled,
+float32, and an image side (more than `layers.PATCHES_MAX_CHANNELS` channels) of at least 14x14
+and at most 64 channels. Smaller, wider maps were measured slower in oneDNN (batch 64, ms,
+XLA / oneDNN, down, up, wgrad; same machine):
+
+  14x14x64  -> 7x7x128     4.9 / 4.1    6.6 / 5.0    6.0 / 6.0     conv_mnist
+  16x16x64  -> 8x8x128     6.6 / 6.0    8.8 / 7.0    8.4 / 6.8     conv_32
+  32x32x64  -> 16x16x128  24.7 / 21.8  33.3 / 32.0  37.0 / 24.7    conv_64
+  16x16x128 -> 8x8x256    24.0 / 21.8  31.4 / 28.4  27.5 / 29.9    conv_64 (XLA's)
+  8x8x128   -> 4x4x256     6.1 / 8.5    8.4 / 7.7    6.8 / 10.4    conv_32 (XLA's)
+  8x8x256   -> 4x4x512    23.1 / 37.3  39.8 / 33.5  25.0 / 46.9    conv_64 (XLA's)
 
 `enabled()` follows PGA_JAX_CPU_ONEDNN: 0 never; 1 wherever it builds (an error naming the fix
 where it does not); unset: only on the kind of CPU measured faster (`MEASURED`: Intel CPUs with
@@ -43,6 +52,8 @@ SWITCH = "PGA_JAX_CPU_ONEDNN"  # unset: where measured; 0: never; 1: wherever it
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
 TARGETS = {"down": "PgaConvDown", "up": "PgaConvUp", "wgrad": "PgaConvWgrad"}
 MEASURED = ("GenuineIntel", "avx512f")  # (vendor_id, flag) of the CPUs measured faster
+# (smallest image side, most image channels) of the maps measured faster there; see above.
+MEASURED_FASTER = (14, 64)
 FIX = "apt-get install libdnnl-dev (or set DNNLROOT), or set PGA_JAX_CPU_ONEDNN=0"
 
 
@@ -140,9 +151,12 @@ def enabled() -> bool:
     return True
 
 
-def applies(x: jax.Array) -> bool:
-    """Whether a map whose operands include x runs in oneDNN: enabled and float32."""
-    return x.dtype == jnp.float32 and enabled()
+def applies(x: jax.Array, image_size: int, image_channels: int) -> bool:
+    """Whether a map with operand x and an image side of that size and channels runs in oneDNN:
+    float32, within `MEASURED_FASTER`, and enabled."""
+    min_size, max_channels = MEASURED_FASTER
+    faster = image_size >= min_size and image_channels <= max_channels
+    return x.dtype == jnp.float32 and faster and enabled()
 
 
 def _call(op: str, shape: tuple, *args: jax.Array) -> jax.Array:

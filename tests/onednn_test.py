@@ -136,3 +136,16 @@ def test_the_measured_cpu_is_read_from_cpuinfo(tmp_path):
     cpuinfo.write_text("vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512fx\n")
     assert not onednn._cpu_measured(str(cpuinfo))
     assert not onednn._cpu_measured(str(tmp_path / "missing"))
+
+
+def test_only_the_shapes_measured_faster_apply(monkeypatch):
+    _built()
+    monkeypatch.setenv(onednn.SWITCH, "1")
+    f32, f64 = jnp.zeros((), jnp.float32), np.zeros((), np.float64)
+    assert onednn.applies(f32, 14, 64) and onednn.applies(f32, 32, 64)
+    assert not onednn.applies(f32, 8, 64)  # too small
+    assert not onednn.applies(f32, 16, 128)  # too wide
+    assert not onednn.applies(f64, 14, 64)  # float32 only
+    u = jnp.zeros((2, 8, 8, 256))
+    hlo = jax.jit(layers.down).lower(u, jnp.zeros((5, 5, 256, 512))).as_text()
+    assert "PgaConv" not in hlo and "convolution" in hlo
