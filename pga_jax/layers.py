@@ -198,8 +198,8 @@ def up(z: jax.Array, w: jax.Array) -> jax.Array:
 
     On the CPU, with at most `PATCHES_MAX_CHANNELS` image channels, the col2im form (the
     transpose of down's im2col form); otherwise oneDNN's where it applies (onednn.py), the
-    row-phase form where convolutions run in
-    XLA's Eigen runtime (xla_cpu.py), the sub-pixel form elsewhere: each is the faster one there.
+    row-phase form where convolutions run in XLA's Eigen runtime (xla_cpu.py), the sub-pixel
+    form elsewhere: each is the faster one there.
     """
     if w.shape[2] <= PATCHES_MAX_CHANNELS and jax.default_backend() == "cpu":
         return up_patches(z, w)

@@ -48,6 +48,8 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
+from pga_jax import xla_cpu
+
 SWITCH = "PGA_JAX_CPU_ONEDNN"  # unset: where measured; 0: never; 1: wherever it builds
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
 TARGETS = {"down": "PgaConvDown", "up": "PgaConvUp", "wgrad": "PgaConvWgrad"}
@@ -66,18 +68,14 @@ def _cache_dir() -> Path:
     return Path(root) / "pga_jax"
 
 
-def _dnnl_paths() -> tuple[list[str], list[str]]:
-    """(-I / -L flags) for $DNNLROOT, else the system's default paths."""
+def _dnnl_dirs() -> tuple[list[str], list[str]]:
+    """(include, lib) directories of $DNNLROOT, else none (the compiler's default paths)."""
     root = os.environ.get("DNNLROOT")
-    if not root:
-        return [], []
-    lib = os.path.join(root, "lib")
-    return [f"-I{root}/include"], [f"-L{lib}", f"-Wl,-rpath,{lib}"]
+    return ([os.path.join(root, "include")], [os.path.join(root, "lib")]) if root else ([], [])
 
 
 def _header() -> Path | None:
-    inc, _ = _dnnl_paths()
-    dirs = [p[2:] for p in inc] + ["/usr/include", "/usr/local/include"]
+    dirs = _dnnl_dirs()[0] + ["/usr/include", "/usr/local/include"]
     return next((Path(d) / "dnnl.hpp" for d in dirs if (Path(d) / "dnnl.hpp").exists()), None)
 
 
@@ -100,7 +98,9 @@ def build(out_dir: Path | None = None) -> Path:
     if lib.exists():
         return lib
     out_dir.mkdir(parents=True, exist_ok=True)
-    inc, link = _dnnl_paths()
+    inc_dirs, lib_dirs = _dnnl_dirs()
+    inc = [f"-I{d}" for d in inc_dirs]
+    link = [flag for d in lib_dirs for flag in (f"-L{d}", f"-Wl,-rpath,{d}")]
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         tmp_lib = Path(tmp) / lib.name
         cmd = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w"]
@@ -121,16 +121,8 @@ def _load() -> None:
 
 
 def _cpu_measured(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    vendor, flag = MEASURED
-    try:
-        with open(cpuinfo) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return False
-    fields = [line.split(":", 1) for line in lines if ":" in line]
-    has_vendor = any(k.strip() == "vendor_id" and v.strip() == vendor for k, v in fields)
-    has_flag = any(k.strip() == "flags" and flag in v.split() for k, v in fields)
-    return has_vendor and has_flag
+    vendor, flags = xla_cpu.cpu_identity(cpuinfo)
+    return vendor == MEASURED[0] and MEASURED[1] in flags
 
 
 @functools.cache

@@ -54,15 +54,24 @@ SWITCH = "PGA_JAX_CPU_EIGEN_CONVOLUTIONS"  # unset: where measured; 0: nowhere; 
 MEASURED_FLAG = "avx2"  # the CPU flag every machine measured faster has
 
 
-def _has_measured_flag(cpuinfo: str = "/proc/cpuinfo") -> bool:
+def cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
+    """(vendor_id, flags) of the CPU as /proc/cpuinfo gives them; ("", {}) without that file."""
+    vendor, flags = "", frozenset()
     try:
         with open(cpuinfo) as f:
-            return any(
-                line.startswith("flags") and MEASURED_FLAG in line.split(":", 1)[-1].split()
-                for line in f
-            )
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "vendor_id":
+                    vendor = value.strip()
+                elif key.strip() == "flags":
+                    flags = frozenset(value.split())
     except OSError:
-        return False
+        pass
+    return vendor, flags
+
+
+def _has_measured_flag(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    return MEASURED_FLAG in cpu_identity(cpuinfo)[1]
 
 
 @functools.cache
