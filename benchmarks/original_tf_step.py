@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pga_jax import atomic, layers
+from pga_jax import atomic, cpu_memory, layers
 
 ROOT = Path(__file__).resolve().parent.parent
 OBJECTIVES = ("lpga", "vpga")
@@ -271,8 +271,8 @@ def measure_tf(objective: str, batch: int, steps: int, repeats: int, warmup: int
 # ----------------------------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], out: Path) -> dict:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+def _run(cmd: list[str], out: Path, **env_vars: str) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), **env_vars}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
@@ -285,7 +285,9 @@ def run_tf(objective, batch, args, tmp: Path) -> dict:
     out = tmp / f"tf_{objective}_{batch}.json"
     cmd = [sys.executable, "-m", "benchmarks.original_tf_step", f"--one={objective}:{batch}"]
     cmd += [f"--steps={args.steps}", f"--repeats={args.repeats}", f"--json={out}"]
-    return _run(cmd, out)
+    # pga_jax's host-memory settings (cpu_memory.py) stay out of TensorFlow's process: its
+    # allocator keeps its own memory, under glibc's defaults, as the original runs.
+    return _run(cmd, out, **{cpu_memory.SWITCH: "0"})
 
 
 def run_jax(objective, batch, args, tmp: Path) -> dict:

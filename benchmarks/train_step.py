@@ -128,12 +128,13 @@ def load_config(objective: str, arch: str, fast_layers: bool | None):
 
 
 def model_layers(model: train.Model) -> str:
-    """'fast' | 'plain' | 'unknown': which strided-conv implementation the model holds."""
+    """'fast' | 'plain' | 'unknown': which conv and dense implementations the model holds."""
     conv = getattr(model.encoder, "conv", None)
     dconv = getattr(model.decoder, "dconv", None)
-    if conv is models.fast_conv and dconv is models.fast_conv_transpose:
+    dense = getattr(model.encoder, "dense", None)
+    if (conv, dconv, dense) == (models.fast_conv, models.fast_conv_transpose, models.fast_dense):
         return "fast"
-    if conv is models.plain_conv and dconv is models.plain_conv_transpose:
+    if (conv, dconv, dense) == (models.plain_conv, models.plain_conv_transpose, models.plain_dense):
         return "plain"
     return "unknown"
 

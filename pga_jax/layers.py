@@ -25,18 +25,19 @@ benchmarks/train_step.py):
   where convolutions run in XLA's Eigen runtime (xla_cpu.py: x86 CPUs with AVX2), the same kernel
   split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
 - wgrad: XLA's kernel gradient of the strided convolution;
-- on CPUs where oneDNN's kernels are faster (onednn.py: Intel CPUs with AVX-512 by default), all
-  three through oneDNN's convolution primitives, as TensorFlow runs them (FFI custom calls), for
-  the image-side shapes measured faster there (at least 14x14, at most 64 channels);
-- when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey layers), down
-  and wgrad are one matrix product with the 5x5 patches of u (im2col), which beats a convolution
-  with 1-3 input channels several times; on the CPU, up is then that product's transpose
-  (col2im, `up_patches`): 14x14x64 -> 28x28x1 at batch 256 in 3.8 ms against the row-phase
-  form's 20.4 and TensorFlow's 16.6 (AMD EPYC Zen 4, Eigen convolutions; 5.5 against the
-  sub-pixel form's 10.4 with XLA's defaults). Not measured on GPUs or TPUs, so not used there.
-  wgrad takes the patches taps first (`_patches_taps_major`, each tap one contiguous block):
-  the same products (the 16 smoke goldens stay bit-identical), 28x28x1 at batch 256 in 3.5 ms
-  against 5.2 for the pixel-major patches, 32x32x3 in 24 against 29 (Zen 4).
+- on CPUs where oneDNN's kernels are faster (onednn.py: Intel CPUs with AVX-512 by default),
+  through oneDNN's convolution primitives, as TensorFlow runs them (FFI custom calls), the maps
+  measured faster there: all three for image sides of at least 14x14 with at most 64 channels,
+  down and wgrad of the RGB / grey layers;
+- otherwise, when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey
+  layers), down and wgrad are one matrix product with the 5x5 patches of u (im2col), which beats
+  a convolution with 1-3 input channels several times; on the CPU, up is then that product's
+  transpose (col2im, `up_patches`): 14x14x64 -> 28x28x1 at batch 256 in 3.8 ms against the
+  row-phase form's 20.4 and TensorFlow's 16.6 (AMD EPYC Zen 4, Eigen convolutions; 5.5 against
+  the sub-pixel form's 10.4 with XLA's defaults). Not measured on GPUs or TPUs, so not used
+  there. wgrad takes the patches taps first (`_patches_taps_major`, each tap one contiguous
+  block): the same products (the 16 smoke goldens stay bit-identical), 28x28x1 at batch 256 in
+  3.5 ms against 5.2 for the pixel-major patches, 32x32x3 in 24 against 29 (Zen 4).
 
 The sub-pixel form of up. lax.conv_transpose with SAME padding dilates its input by 2 and pads
 3 before, 2 after: y[o] = sum_t k[t] x[(o + t - 3) / 2] over even (o + t - 3). For o = 2m the taps
@@ -45,10 +46,13 @@ stride-1 convolution with 4x the output channels, kernel rows even: [k1, k3, 0],
 [k0, k2, k4], followed by depth-to-space. The 3x3 kernels are gathered from the stored 5x5
 kernel inside the forward pass.
 
-The parameters are the same (5, 5, C_in, C_out) kernel and bias as flax's layers, so checkpoints
-are interchangeable with `model.fast_layers=False`. Spatial sizes must be even (all
-architectures here); tests/layers_test.py proves equality of outputs and gradients with flax's
-nn.Conv / nn.ConvTranspose for every layer shape used.
+FastDense is nn.Dense with its kernel gradient x^T y_bar in `dense_wgrad`: oneDNN's sgemm where
+it applies (faster than XLA's product for it, onednn.py), else the product autodiff forms.
+
+The parameters are the same (5, 5, C_in, C_out) kernel (a dense layer's (I, O)) and bias as
+flax's layers, so checkpoints are interchangeable with `model.fast_layers=False`. Spatial sizes
+must be even (all architectures here); tests/layers_test.py proves equality of outputs and
+gradients with flax's nn.Conv / nn.ConvTranspose / nn.Dense for every layer shape used.
 """
 
 from __future__ import annotations
@@ -130,20 +134,20 @@ def _down_patches(u: jax.Array, w: jax.Array) -> jax.Array:
 
 def down(u: jax.Array, w: jax.Array) -> jax.Array:
     """5x5 stride-2 SAME convolution: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, H/2, W/2, C_z]."""
+    if onednn.applies("down", u, u.shape[1], u.shape[-1]):
+        return onednn.down(u, w)
     if u.shape[-1] <= PATCHES_MAX_CHANNELS:
         return _down_patches(u, w)
-    if onednn.applies(u, u.shape[1], u.shape[-1]):
-        return onednn.down(u, w)
     return jax.lax.conv_general_dilated(u, w, (2, 2), "SAME", dimension_numbers=_DIMS)
 
 
 def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
     """d<z_bar, down(u, w)>/dw: the (5, 5, C_u, C_z) kernel gradient of `down`."""
     c_u, c_z = u.shape[-1], z_bar.shape[-1]
+    if onednn.applies("wgrad", u, u.shape[1], c_u):
+        return onednn.wgrad(u, z_bar)
     if c_u <= PATCHES_MAX_CHANNELS:
         return jnp.einsum("kbhw,bhwo->ko", _patches_taps_major(u), z_bar).reshape(5, 5, c_u, c_z)
-    if onednn.applies(u, u.shape[1], c_u):
-        return onednn.wgrad(u, z_bar)
     kernel = jax.ShapeDtypeStruct((5, 5, c_u, c_z), u.dtype)
     return jax.linear_transpose(lambda w: down(u, w), kernel)(z_bar)[0]
 
@@ -203,7 +207,7 @@ def up(z: jax.Array, w: jax.Array) -> jax.Array:
     """
     if w.shape[2] <= PATCHES_MAX_CHANNELS and jax.default_backend() == "cpu":
         return up_patches(z, w)
-    if onednn.applies(z, 2 * z.shape[1], w.shape[2]):
+    if onednn.applies("up", z, 2 * z.shape[1], w.shape[2]):
         return onednn.up(z, w)
     return (up_rows if xla_cpu.eigen_convolutions() else up_subpixel)(z, w)
 
@@ -222,6 +226,20 @@ def _with_backward(forward, input_grad, kernel_grad):
 conv_down = _with_backward(down, up, wgrad)
 # FastConvTranspose: up(x, w); dx = down(y_bar, w), dw = wgrad(y_bar, x).
 conv_up = _with_backward(up, down, lambda x, y_bar: wgrad(y_bar, x))
+
+
+def dense_wgrad(x: jax.Array, y_bar: jax.Array) -> jax.Array:
+    """d<y_bar, x @ k>/dk = x^T y_bar: a dense layer's [I, O] kernel gradient.
+
+    In oneDNN's sgemm where it applies (onednn.py), else the product autodiff forms.
+    """
+    if onednn.applies_dense(x):
+        return onednn.matmul(x, y_bar, trans_a=True)
+    return jnp.einsum("bi,bo->io", x, y_bar)
+
+
+# FastDense: x @ k;  dx = y_bar @ k^T,  dk = dense_wgrad(x, y_bar).
+dense_matmul = _with_backward(jnp.matmul, lambda y_bar, k: y_bar @ k.T, dense_wgrad)
 
 
 def _check_even(x: jax.Array, layer: str) -> None:
@@ -259,6 +277,25 @@ class FastConvTranspose(nn.Module):
     def __call__(self, x):
         kernel = self.param("kernel", self.kernel_init, (5, 5, x.shape[-1], self.features))
         y = conv_up(x, swap(kernel))
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,))
+        return y
+
+
+class FastDense(nn.Module):
+    """== nn.Dense(features) on [B, I] inputs, its kernel gradient from `dense_wgrad`."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x):
+        if x.ndim != 2:
+            raise ValueError(f"FastDense takes [batch, features] inputs, got shape {x.shape}")
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+        y = dense_matmul(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,))
         return y

@@ -111,8 +111,18 @@ def fast_conv_transpose(features, use_bias=True, kernel_init=xavier, name=None):
     return layers.FastConvTranspose(features, use_bias=use_bias, kernel_init=kernel_init, name=name)
 
 
-def _dense(features, use_bias=True, kernel_init=xavier, name=None):
-    return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init, name=name)
+def plain_dense(
+    features, use_bias=True, kernel_init=xavier, bias_init=nn.initializers.zeros, name=None
+):
+    return nn.Dense(
+        features, use_bias=use_bias, kernel_init=kernel_init, bias_init=bias_init, name=name
+    )
+
+
+def fast_dense(
+    features, use_bias=True, kernel_init=xavier, bias_init=nn.initializers.zeros, name=None
+):
+    return layers.FastDense(features, use_bias, kernel_init, bias_init, name=name)
 
 
 class _Heads(nn.Module):
@@ -120,13 +130,14 @@ class _Heads(nn.Module):
 
     z_dim: int
     variational: bool
+    dense: Callable = plain_dense
 
     @nn.compact
     def __call__(self, h):
-        mu = nn.Dense(self.z_dim, kernel_init=xavier, name="mu")(h)
+        mu = self.dense(self.z_dim, kernel_init=xavier, name="mu")(h)
         if not self.variational:
             return mu, None
-        logvar = nn.Dense(
+        logvar = self.dense(
             self.z_dim,
             kernel_init=xavier,
             bias_init=nn.initializers.constant(LOGVAR_BIAS_INIT),
@@ -188,17 +199,18 @@ class ConvEncoder(nn.Module):
     variational: bool = False
     conv: Callable = plain_conv
     width: int = DCGAN_WIDTH
+    dense: Callable = plain_dense
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         for kind, features, has_bn in _ENCODER_SPECS[self.arch]:
             if kind == "dense":
                 x = x.reshape((x.shape[0], -1))
-            layer = self.conv if kind == "conv" else _dense
+            layer = self.conv if kind == "conv" else self.dense
             features = _widened(features, self.width)
             x = _Block(layer, features, lrelu, self.bn and has_bn)(x, train)
         x = x.reshape((x.shape[0], -1))
-        return _Heads(self.z_dim, self.variational)(x)
+        return _Heads(self.z_dim, self.variational, self.dense)(x)
 
 
 class ConvDecoder(nn.Module):
@@ -208,13 +220,14 @@ class ConvDecoder(nn.Module):
     bn: bool = False
     dconv: Callable = plain_conv_transpose
     width: int = DCGAN_WIDTH
+    dense: Callable = plain_dense
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         spec = _DECODER_SPECS[self.arch]
         x = z
         for features, has_bn in spec["dense"]:
-            x = _Block(_dense, _widened(features, self.width), nn.relu, self.bn and has_bn)(
+            x = _Block(self.dense, _widened(features, self.width), nn.relu, self.bn and has_bn)(
                 x, train
             )
         h, w, c = spec["reshape"]
@@ -330,20 +343,22 @@ def build_models(
 ) -> tuple[nn.Module, nn.Module]:
     """Returns (encoder, decoder) modules for `arch`; `width`: the DCGAN width of conv_*.
 
-    fast_layers: compute the 5x5 stride-2 (transposed) convolutions with `layers.py` (same
-    function, same parameters, each direction of the forward and backward pass in its fastest
-    exact form); False: flax's own layers.
+    fast_layers: compute the 5x5 stride-2 (transposed) convolutions and the dense layers with
+    `layers.py` (same function, same parameters, each direction of the forward and backward
+    pass in its fastest exact form); False: flax's own layers.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if arch == "resnet_32":
         return (ResNetEncoder(z_dim, resnet_dim, bn, variational), ResNetDecoder(resnet_dim, bn))
-    conv, dconv = (
-        (fast_conv, fast_conv_transpose) if fast_layers else (plain_conv, plain_conv_transpose)
+    conv, dconv, dense = (
+        (fast_conv, fast_conv_transpose, fast_dense)
+        if fast_layers
+        else (plain_conv, plain_conv_transpose, plain_dense)
     )
     return (
-        ConvEncoder(arch, z_dim, bn, variational, conv=conv, width=width),
-        ConvDecoder(arch, bn, dconv=dconv, width=width),
+        ConvEncoder(arch, z_dim, bn, variational, conv=conv, width=width, dense=dense),
+        ConvDecoder(arch, bn, dconv=dconv, width=width, dense=dense),
     )
 
 

@@ -1,23 +1,36 @@
-"""The CPU's 5x5 stride-2 convolution maps through oneDNN (XLA FFI custom calls), where faster.
+"""The CPU's 5x5 stride-2 convolution maps and dense kernel gradients through oneDNN (XLA FFI
+custom calls), where faster.
 
-TensorFlow runs the original code's convolutions in oneDNN, whose kernels are generated at run
-time for the host (AVX-512 here); XLA:CPU runs them in Eigen or YNNPACK. For the conv_mnist
-step's 14x14x64 <-> 7x7x128 maps, per op, ms, two independent calls at once, batch 256, Intel
-Xeon with AVX-512 and AMX (lscpu family 6 model 167), docs/benchmarks.md:
+TensorFlow runs the original code's convolutions and matmuls in oneDNN, whose kernels are
+generated at run time for the host (AVX-512 here); XLA:CPU runs them in Eigen or YNNPACK. For the
+conv_mnist step's 14x14x64 <-> 7x7x128 maps, per op, ms, two independent calls at once, batch
+256, Intel Xeon with AVX-512 and AMX (lscpu family 6 model 167), docs/benchmarks.md:
 
                         XLA (Eigen)   oneDNN 2.6 here   TensorFlow 2.21 (oneDNN 3)
   down (strided conv)      19.2           17.1              17.5
   up (its transpose)       24.5           21.3              18.0
   wgrad (kernel grad.)     28.9           22.6              21.4
 
-`onednn_conv.cc` holds the three maps as FFI handlers (see its header); this module compiles it
-once per source, jaxlib and oneDNN version into a cache directory (~3 s, `c++` and the oneDNN
-headers: Debian's `libdnnl-dev`; $DNNLROOT for another install), loads it and registers the
-targets. layers.down / up / wgrad call `down` / `up` / `wgrad` here when `applies`: enabled,
-float32, and an image side (more than `layers.PATCHES_MAX_CHANNELS` channels) of at least 14x14
-and at most 64 channels. Smaller, wider maps were measured slower in oneDNN (batch 64, ms,
-XLA / oneDNN, down, up, wgrad; same machine):
+`onednn_conv.cc` holds the three maps and a matmul (oneDNN's sgemm) as FFI handlers (see its
+header); this module compiles it once per source, jaxlib and oneDNN version into a cache
+directory (~3 s, `c++` and the oneDNN headers: Debian's `libdnnl-dev`; $DNNLROOT for another
+install), loads it and registers the targets. layers.down / up / wgrad call `down` / `up` /
+`wgrad` here when `applies`: enabled, float32, and a map measured faster in oneDNN:
 
+- the grey / RGB image layers (at most `FEW_CHANNELS` image channels): down and wgrad, not up
+  (layers.up_patches, col2im, is faster). Batch 64, ms, XLA's form (im2col) / oneDNN:
+
+                            down          up            wgrad
+  28x28x1  -> 14x14x64    0.53 / 0.47   -             0.76 / 0.31     conv_mnist
+  32x32x3  -> 16x16x64    1.27 / 1.12   2.70 / 4.05   2.09 / 0.69     conv_32
+  64x64x3  -> 32x32x64   14.8 / 3.8    14.9 / 15.3   20.8 / 3.3       conv_64
+
+  (batch 256: 28x28x1 down 1.87 / 2.33, wgrad 3.93 / 0.84; 32x32x3 down 14.0 / 3.9, wgrad
+  21.5 / 2.7);
+- the image sides of at least 14x14 with at most 64 channels (`MEASURED_FASTER`): all three.
+  Smaller, wider maps were measured slower in oneDNN (batch 64, ms, XLA / oneDNN):
+
+                            down          up            wgrad
   14x14x64  -> 7x7x128     4.9 / 4.1    6.6 / 5.0    6.0 / 6.0     conv_mnist
   16x16x64  -> 8x8x128     6.6 / 6.0    8.8 / 7.0    8.4 / 6.8     conv_32
   32x32x64  -> 16x16x128  24.7 / 21.8  33.3 / 32.0  37.0 / 24.7    conv_64
@@ -25,12 +38,18 @@ XLA / oneDNN, down, up, wgrad; same machine):
   8x8x128   -> 4x4x256     6.1 / 8.5    8.4 / 7.7    6.8 / 10.4    conv_32 (XLA's)
   8x8x256   -> 4x4x512    23.1 / 37.3  39.8 / 33.5  25.0 / 46.9    conv_64 (XLA's)
 
+layers.dense_wgrad (a dense layer's kernel gradient x^T y_bar, contracting the batch) calls
+`matmul` when `applies_dense`. XLA runs that product in Eigen, 6272 x 1024 at batch 256 in
+14-19 ms (two at once; it varied between processes) against sgemm's 12.8-13.6 and TF's 12.9;
+8.9 against 6.4 at batch 64; 1024 x 6272: 19.2 / 13.7 and 6.5 / 5.9. The forward and input
+products stay in YNNPACK (4.5 against sgemm's 5.4 ms at batch 64).
+
 `enabled()` follows PGA_JAX_CPU_ONEDNN: 0 never; 1 wherever it builds (an error naming the fix
 where it does not); unset: only on the kind of CPU measured faster (`MEASURED`: Intel CPUs with
 AVX-512), quietly falling back to XLA's convolutions where it does not build. Exact as XLA's
 forms are: the same maps with float32 sums in another order (tests/onednn_test.py checks them
-against lax's convolution and its transposes, and the layers against flax's nn.Conv /
-nn.ConvTranspose with them).
+against lax's convolution and its transposes, the matmul against float64, and the layers
+against flax's nn.Conv / nn.ConvTranspose / nn.Dense with them).
 """
 
 from __future__ import annotations
@@ -52,10 +71,16 @@ from pga_jax import xla_cpu
 
 SWITCH = "PGA_JAX_CPU_ONEDNN"  # unset: where measured; 0: never; 1: wherever it builds
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
-TARGETS = {"down": "PgaConvDown", "up": "PgaConvUp", "wgrad": "PgaConvWgrad"}
+TARGETS = {
+    "down": "PgaConvDown",
+    "up": "PgaConvUp",
+    "wgrad": "PgaConvWgrad",
+    "matmul": "PgaMatmul",
+}
 MEASURED = ("GenuineIntel", "avx512f")  # (vendor_id, flag) of the CPUs measured faster
 # (smallest image side, most image channels) of the maps measured faster there; see above.
 MEASURED_FASTER = (14, 64)
+FEW_CHANNELS = 4  # the grey / RGB image layers: down and wgrad measured faster at every size
 FIX = "apt-get install libdnnl-dev (or set DNNLROOT), or set PGA_JAX_CPU_ONEDNN=0"
 
 
@@ -143,12 +168,26 @@ def enabled() -> bool:
     return True
 
 
-def applies(x: jax.Array, image_size: int, image_channels: int) -> bool:
-    """Whether a map with operand x and an image side of that size and channels runs in oneDNN:
-    float32, within `MEASURED_FASTER`, and enabled."""
+def _measured_faster(op: str, image_size: int, image_channels: int) -> bool:
+    """Whether oneDNN's map `op` was measured faster than XLA's form for that image side (the
+    tables above): the grey / RGB layers' down and wgrad, every map of the 14x14 to 32x32 sides
+    with at most 64 channels."""
+    if image_channels <= FEW_CHANNELS:
+        return op != "up"  # col2im (layers.up_patches) is faster there
     min_size, max_channels = MEASURED_FASTER
-    faster = image_size >= min_size and image_channels <= max_channels
+    return image_size >= min_size and image_channels <= max_channels
+
+
+def applies(op: str, x: jax.Array, image_size: int, image_channels: int) -> bool:
+    """Whether the map `op` (down, up, wgrad) with operand x and an image side of that size and
+    channels runs in oneDNN: float32, measured faster there, and enabled."""
+    faster = _measured_faster(op, image_size, image_channels)
     return x.dtype == jnp.float32 and faster and enabled()
+
+
+def applies_dense(x: jax.Array) -> bool:
+    """Whether a dense layer's kernel gradient with input x runs in oneDNN's sgemm."""
+    return x.dtype == jnp.float32 and x.ndim == 2 and enabled()
 
 
 def _call(op: str, shape: tuple, *args: jax.Array) -> jax.Array:
@@ -173,3 +212,13 @@ def up(z: jax.Array, w: jax.Array) -> jax.Array:
 def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
     """layers.wgrad: the (5, 5, C_u, C_z) kernel gradient of down at u, cotangent z_bar."""
     return _call("wgrad", (5, 5, u.shape[3], z_bar.shape[3]), u, z_bar)
+
+
+def matmul(a: jax.Array, b: jax.Array, trans_a: bool = False, trans_b: bool = False) -> jax.Array:
+    """op(a) @ op(b), op the transpose where asked: float32 matrices."""
+    m = a.shape[1] if trans_a else a.shape[0]
+    n = b.shape[0] if trans_b else b.shape[1]
+    _load()
+    result = jax.ShapeDtypeStruct((m, n), jnp.float32)
+    call = jax.ffi.ffi_call(TARGETS["matmul"], result, vmap_method="sequential")
+    return call(a, b, trans_a=trans_a, trans_b=trans_b)

@@ -1,15 +1,18 @@
-// The 5x5 stride-2 SAME convolution's three maps (pga_jax/layers.py) as XLA FFI handlers that run
-// oneDNN's convolution primitives, float32 NHWC, built and loaded by pga_jax/onednn.py.
+// The 5x5 stride-2 SAME convolution's three maps (pga_jax/layers.py) and a matmul as XLA FFI
+// handlers that run oneDNN's convolution primitives and sgemm, float32, built and loaded by
+// pga_jax/onednn.py.
 //
 //   PgaConvDown(u, w)    -> z  = down(u, w):   z[m] = sum_t w[t] u[2m + t - p]    (forward)
 //   PgaConvUp(z, w)      -> u  = up(z, w):     its transpose w.r.t. u             (backward data)
 //   PgaConvWgrad(u, zb)  -> dw = wgrad(u, zb): sum_m u[2m + t - p] zb[m]          (backward weights)
+//   PgaMatmul(a, b; trans_a, trans_b) -> op(a) op(b)   (row-major; op transposes where asked)
 //
 // u [B, H, W, C_u], z [B, H/2, W/2, C_z] (ceil), w (5, 5, C_u, C_z) HWIO, p the SAME padding before.
-// Each call splits the batch into one chunk per thread of XLA's intra-op pool and runs each chunk
-// single-threaded (OpenMP capped at 1 on those threads), so two calls that XLA runs side by side
-// share the pool's threads instead of oversubscribing the cores. wgrad's chunks give partial
-// kernels that the last chunk to finish adds in chunk order: the sum does not depend on timing.
+// Each call splits its work into one chunk per thread of XLA's intra-op pool (the batch for the
+// maps, the output rows for the matmul) and runs each chunk single-threaded (OpenMP capped at 1
+// on those threads), so two calls that XLA runs side by side share the pool's threads instead of
+// oversubscribing the cores. wgrad's chunks give partial kernels that the last chunk to finish
+// adds in chunk order: the sum does not depend on timing.
 #include <omp.h>
 
 #include <atomic>
@@ -227,6 +230,35 @@ ffi::Future Wgrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<ffi
                   z.typed_data(), w->typed_data());
 }
 
+// op(a) op(b) -> [M, N], row-major, op = transpose where trans_a / trans_b: oneDNN's sgemm.
+// Chunks of output rows, one per thread, each single-threaded: no sums across chunks.
+ffi::Future Matmul(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b,
+                   ffi::ResultBuffer<ffi::F32> out, bool trans_a, bool trans_b) {
+  int64_t m = out->dimensions()[0], n = out->dimensions()[1];
+  int64_t kdim = trans_a ? a.dimensions()[0] : a.dimensions()[1];
+  int64_t lda = a.dimensions()[1], ldb = b.dimensions()[1];
+  const float *ap = a.typed_data(), *bp = b.typed_data();
+  float* op = out->typed_data();
+  int64_t k = Chunks(pool, m);
+  ffi::CountDownPromise promise(k);
+  ffi::Future future(promise);
+  for (int64_t c = 0; c < k; ++c) {
+    int64_t lo = Start(c, k, m), hi = Start(c + 1, k, m);
+    const float* a0 = trans_a ? ap + lo : ap + lo * lda;
+    pool.Schedule([=]() mutable {
+      OneThread();
+      auto st = dnnl::sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', hi - lo, n, kdim, 1.0f, a0,
+                            lda, bp, ldb, 0.0f, op + lo * n, n);
+      if (st == dnnl::status::success) {
+        promise.CountDown();
+      } else {
+        promise.CountDown(ffi::Error(ffi::ErrorCode::kInternal, "dnnl_sgemm failed"));
+      }
+    });
+  }
+  return future;
+}
+
 }  // namespace
 
 #define PGA_BIND                                                                \
@@ -235,3 +267,5 @@ ffi::Future Wgrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<ffi
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaConvDown, Down, PGA_BIND);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaConvUp, Up, PGA_BIND);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaConvWgrad, Wgrad, PGA_BIND);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PgaMatmul, Matmul,
+                              PGA_BIND.Attr<bool>("trans_a").Attr<bool>("trans_b"));

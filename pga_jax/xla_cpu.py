@@ -47,6 +47,10 @@ import os
 import jax
 import jax.numpy as jnp
 
+from pga_jax import cpu_memory
+
+cpu_memory.reuse()  # before jax's CPU client starts: see cpu_memory.py
+
 FIELD = "xla_cpu_experimental_ynn_fusion_type"
 # Dots stay in YNNPACK; convolutions go to XLA's Eigen runtime.
 EIGEN_CONVOLUTIONS = {FIELD: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}

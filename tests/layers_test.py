@@ -1,4 +1,4 @@
-"""The fast stride-2 layers equal flax's nn.Conv / nn.ConvTranspose: outputs and gradients."""
+"""The fast layers equal flax's nn.Conv / nn.ConvTranspose / nn.Dense: outputs and gradients."""
 
 import flax.linen as nn
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pga_jax import layers
+from pga_jax import layers, onednn
 
 CASES = [  # (spatial size, C_in, C_out): every stride-2 layer shape the architectures use
     (28, 1, 64),
@@ -58,6 +58,27 @@ def test_fast_conv_equals_nn_conv(n, c_in, c_out, use_bias):
 @pytest.mark.parametrize("n,c_in,c_out", CASES)
 def test_fast_conv_transpose_equals_nn_conv_transpose(n, c_in, c_out, use_bias):
     _check(*_pair(layers.FastConvTranspose, nn.ConvTranspose, n, c_in, c_out, use_bias))
+
+
+@pytest.mark.parametrize("in_oneDNN", [False, True])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("n_in,n_out", [(6272, 1024), (12, 7), (1, 3)])
+def test_fast_dense_equals_nn_dense(monkeypatch, n_in, n_out, use_bias, in_oneDNN):
+    if in_oneDNN and not onednn.enabled():
+        pytest.skip("oneDNN is not used on this machine")
+    if not in_oneDNN:
+        monkeypatch.setattr(onednn, "enabled", lambda: False)
+    kwargs = dict(use_bias=use_bias, bias_init=nn.initializers.normal(1.0))
+    fast, plain = layers.FastDense(n_out, **kwargs), nn.Dense(n_out, **kwargs)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, n_in))
+    params = plain.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.all(jax.tree.map(jnp.array_equal, fast.init(jax.random.PRNGKey(1), x), params))
+    _check(fast, plain, x, params)
+
+
+def test_fast_dense_refuses_other_ranks():
+    with pytest.raises(ValueError, match="batch, features"):
+        layers.FastDense(3).init(jax.random.PRNGKey(0), jnp.zeros((2, 4, 5)))
 
 
 def test_space_to_depth_round_trip():

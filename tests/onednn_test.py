@@ -73,24 +73,28 @@ def test_wgrad_is_deterministic_and_vmap_runs_each_member():
 
 
 @pytest.mark.parametrize(
-    "fast_cls,plain_cls", [(layers.FastConv, nn.Conv), (layers.FastConvTranspose, nn.ConvTranspose)]
+    "fast_cls,plain_cls,n,c_in,c_out",
+    [
+        (layers.FastConv, nn.Conv, 14, 64, 128),  # conv_mnist's S2: all three maps
+        (layers.FastConvTranspose, nn.ConvTranspose, 7, 128, 64),
+        (layers.FastConv, nn.Conv, 16, 3, 8),  # an RGB image side: down and wgrad
+        (layers.FastConvTranspose, nn.ConvTranspose, 14, 8, 1),  # a grey one
+    ],
 )
-def test_layers_through_onednn_equal_flax(monkeypatch, fast_cls, plain_cls):
+def test_layers_through_onednn_equal_flax(monkeypatch, fast_cls, plain_cls, n, c_in, c_out):
     _built()
     monkeypatch.setenv(onednn.SWITCH, "1")
-    c_in, c_out = (64, 128) if fast_cls is layers.FastConv else (128, 64)
-    n = 14 if fast_cls is layers.FastConv else 7
     x = jax.random.normal(jax.random.PRNGKey(0), (3, n, n, c_in))
     fast = fast_cls(c_out)
     plain = plain_cls(c_out, (5, 5), strides=(2, 2), padding="SAME")
     params = plain.init(jax.random.PRNGKey(1), x)
-    hlo = jax.jit(fast.apply).lower(params, x).as_text()
-    assert "PgaConv" in hlo  # the layer really runs the custom calls
     cot = jax.random.normal(jax.random.PRNGKey(2), plain.apply(params, x).shape)
 
     def grads(module):
         return jax.grad(lambda p, v: jnp.sum(module.apply(p, v) * cot), argnums=(0, 1))(params, x)
 
+    hlo = jax.jit(lambda p, v: grads(fast)).lower(params, x).as_text()
+    assert "PgaConv" in hlo  # the layer really runs the custom calls
     _close(fast.apply(params, x), plain.apply(params, x))
     for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)), strict=True):
         _close(a, b)
@@ -138,14 +142,54 @@ def test_the_measured_cpu_is_read_from_cpuinfo(tmp_path):
     assert not onednn._cpu_measured(str(tmp_path / "missing"))
 
 
-def test_only_the_shapes_measured_faster_apply(monkeypatch):
+def test_only_the_maps_measured_faster_apply(monkeypatch):
     _built()
     monkeypatch.setenv(onednn.SWITCH, "1")
     f32, f64 = jnp.zeros((), jnp.float32), np.zeros((), np.float64)
-    assert onednn.applies(f32, 14, 64) and onednn.applies(f32, 32, 64)
-    assert not onednn.applies(f32, 8, 64)  # too small
-    assert not onednn.applies(f32, 16, 128)  # too wide
-    assert not onednn.applies(f64, 14, 64)  # float32 only
+    for op in ("down", "up", "wgrad"):
+        assert onednn.applies(op, f32, 14, 64) and onednn.applies(op, f32, 32, 64)
+        assert not onednn.applies(op, f32, 8, 64)  # too small
+        assert not onednn.applies(op, f32, 16, 128)  # too wide
+        assert not onednn.applies(op, f64, 14, 64)  # float32 only
+    for size, channels in ((28, 1), (32, 3), (64, 3)):  # the grey / RGB image layers
+        assert onednn.applies("down", f32, size, channels)
+        assert onednn.applies("wgrad", f32, size, channels)
+        assert not onednn.applies("up", f32, size, channels)  # col2im is faster there
     u = jnp.zeros((2, 8, 8, 256))
     hlo = jax.jit(layers.down).lower(u, jnp.zeros((5, 5, 256, 512))).as_text()
     assert "PgaConv" not in hlo and "convolution" in hlo
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (7, 5, 9), (64, 33, 17)])
+@pytest.mark.parametrize(
+    "trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_matmul_equals_numpy_in_float64(m, k, n, trans_a, trans_b):
+    _built()
+    ka, kb = jax.random.split(jax.random.PRNGKey(m * k + n))
+    a = jax.random.normal(ka, (k, m) if trans_a else (m, k), jnp.float32)
+    b = jax.random.normal(kb, (n, k) if trans_b else (k, n), jnp.float32)
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    want = (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+    got = jax.jit(onednn.matmul, static_argnums=(2, 3))(a, b, trans_a, trans_b)
+    assert got.shape == (m, n)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+
+def test_dense_layer_through_onednn_equals_flax(monkeypatch):
+    _built()
+    monkeypatch.setenv(onednn.SWITCH, "1")
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 37))
+    fast, plain = layers.FastDense(11), nn.Dense(11)
+    params = plain.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.all(jax.tree.map(jnp.array_equal, fast.init(jax.random.PRNGKey(1), x), params))
+    cot = jax.random.normal(jax.random.PRNGKey(2), (5, 11))
+
+    def grads(module):
+        return jax.grad(lambda p, v: jnp.sum(module.apply(p, v) * cot), argnums=(0, 1))(params, x)
+
+    hlo = jax.jit(lambda p, v: grads(fast)).lower(params, x).as_text()
+    assert "PgaMatmul" in hlo  # the kernel gradient really runs in oneDNN
+    _close(fast.apply(params, x), plain.apply(params, x))
+    for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)), strict=True):
+        _close(a, b)

@@ -229,11 +229,12 @@ def test_config_chooses_the_strided_conv_implementation(fast):
     config.model.fast_layers = fast
     _, model = train.create_train_state(config, (28, 28, 1))
     want = (
-        (models.fast_conv, models.fast_conv_transpose)
+        (models.fast_conv, models.fast_conv_transpose, models.fast_dense)
         if fast
-        else (models.plain_conv, models.plain_conv_transpose)
+        else (models.plain_conv, models.plain_conv_transpose, models.plain_dense)
     )
-    assert (model.encoder.conv, model.decoder.dconv) == want
+    assert (model.encoder.conv, model.decoder.dconv, model.encoder.dense) == want
+    assert model.decoder.dense is want[2]
 
 
 def test_a_torn_metrics_line_is_skipped_by_training_and_report(tmp_path):
