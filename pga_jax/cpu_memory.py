@@ -26,7 +26,7 @@ every pga_jax module that computes does first. Applied only where all of these h
 
 - the C library is glibc (Linux) and PGA_JAX_CPU_REUSE_MEMORY is not 0;
 - the CPU will be the default backend: JAX_PLATFORMS, if set, starts with `cpu`, or no
-  accelerator plugin (a `jax_plugins` entry point, libtpu) is installed;
+  accelerator plugin (a `jax_plugins` entry point or package, libtpu) is installed;
 - jax's backends are not started yet (otherwise nothing changes; an info log says so).
 """
 
@@ -52,8 +52,9 @@ def _cpu_will_be_default() -> bool:
     platforms = os.environ.get("JAX_PLATFORMS", "")
     if platforms:
         return platforms.split(",")[0].strip() == "cpu"
-    plugins = importlib.metadata.entry_points(group="jax_plugins")
-    return not plugins and importlib.util.find_spec("libtpu") is None
+    if importlib.metadata.entry_points(group="jax_plugins"):
+        return False  # e.g. jax[cuda12]'s plugin
+    return all(importlib.util.find_spec(name) is None for name in ("jax_plugins", "libtpu"))
 
 
 @functools.cache

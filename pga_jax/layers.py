@@ -247,55 +247,58 @@ def _check_even(x: jax.Array, layer: str) -> None:
         raise ValueError(f"{layer} needs even spatial sizes, got {x.shape[1:3]}")
 
 
-class FastConv(nn.Module):
+class _FastLayer(nn.Module):
+    """y = op(x, kernel) (+ bias), with the parameters (names, shapes, initialisers) of flax's
+    layer: the frame of the fast layers below."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+
+    def kernel_shape(self, x: jax.Array) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, self.kernel_shape(x))
+        y = self.op(x, kernel)
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,))
+        return y
+
+
+class FastConv(_FastLayer):
     """== nn.Conv(features, (5, 5), strides=(2, 2), padding='SAME') for even input sizes."""
 
-    features: int
-    use_bias: bool = True
-    kernel_init: Callable = nn.initializers.lecun_normal()
-    bias_init: Callable = nn.initializers.zeros
+    def kernel_shape(self, x):
+        return (5, 5, x.shape[-1], self.features)
 
-    @nn.compact
-    def __call__(self, x):
-        kernel = self.param("kernel", self.kernel_init, (5, 5, x.shape[-1], self.features))
+    def op(self, x, kernel):
         _check_even(x, "FastConv")
-        y = conv_down(x, kernel)
-        if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
-        return y
+        return conv_down(x, kernel)
 
 
-class FastConvTranspose(nn.Module):
+class FastConvTranspose(_FastLayer):
     """== nn.ConvTranspose(features, (5, 5), strides=(2, 2), padding='SAME')."""
 
-    features: int
-    use_bias: bool = True
-    kernel_init: Callable = nn.initializers.lecun_normal()
-    bias_init: Callable = nn.initializers.zeros
+    def kernel_shape(self, x):
+        return (5, 5, x.shape[-1], self.features)
 
-    @nn.compact
-    def __call__(self, x):
-        kernel = self.param("kernel", self.kernel_init, (5, 5, x.shape[-1], self.features))
-        y = conv_up(x, swap(kernel))
-        if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
-        return y
+    def op(self, x, kernel):
+        return conv_up(x, swap(kernel))
 
 
-class FastDense(nn.Module):
+class FastDense(_FastLayer):
     """== nn.Dense(features) on [B, I] inputs, its kernel gradient from `dense_wgrad`."""
 
-    features: int
-    use_bias: bool = True
-    kernel_init: Callable = nn.initializers.lecun_normal()
-    bias_init: Callable = nn.initializers.zeros
-
-    @nn.compact
-    def __call__(self, x):
+    def kernel_shape(self, x):
         if x.ndim != 2:
             raise ValueError(f"FastDense takes [batch, features] inputs, got shape {x.shape}")
-        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
-        y = dense_matmul(x, kernel)
-        if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
-        return y
+        return (x.shape[-1], self.features)
+
+    def op(self, x, kernel):
+        return dense_matmul(x, kernel)

@@ -72,6 +72,23 @@ def test_wgrad_is_deterministic_and_vmap_runs_each_member():
     )
 
 
+def _equal_through_onednn(fast, plain, x, target):
+    """fast (through the custom call `target`) equals flax's plain: parameters at init, outputs
+    and the gradients w.r.t. the parameters and the input."""
+    params = plain.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.all(jax.tree.map(jnp.array_equal, fast.init(jax.random.PRNGKey(1), x), params))
+    cot = jax.random.normal(jax.random.PRNGKey(2), plain.apply(params, x).shape)
+
+    def grads(module):
+        return jax.grad(lambda p, v: jnp.sum(module.apply(p, v) * cot), argnums=(0, 1))(params, x)
+
+    hlo = jax.jit(lambda p, v: grads(fast)).lower(params, x).as_text()
+    assert target in hlo  # the layer really runs the custom call
+    _close(fast.apply(params, x), plain.apply(params, x))
+    for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)), strict=True):
+        _close(a, b)
+
+
 @pytest.mark.parametrize(
     "fast_cls,plain_cls,n,c_in,c_out",
     [
@@ -85,19 +102,8 @@ def test_layers_through_onednn_equal_flax(monkeypatch, fast_cls, plain_cls, n, c
     _built()
     monkeypatch.setenv(onednn.SWITCH, "1")
     x = jax.random.normal(jax.random.PRNGKey(0), (3, n, n, c_in))
-    fast = fast_cls(c_out)
     plain = plain_cls(c_out, (5, 5), strides=(2, 2), padding="SAME")
-    params = plain.init(jax.random.PRNGKey(1), x)
-    cot = jax.random.normal(jax.random.PRNGKey(2), plain.apply(params, x).shape)
-
-    def grads(module):
-        return jax.grad(lambda p, v: jnp.sum(module.apply(p, v) * cot), argnums=(0, 1))(params, x)
-
-    hlo = jax.jit(lambda p, v: grads(fast)).lower(params, x).as_text()
-    assert "PgaConv" in hlo  # the layer really runs the custom calls
-    _close(fast.apply(params, x), plain.apply(params, x))
-    for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)), strict=True):
-        _close(a, b)
+    _equal_through_onednn(fast_cls(c_out), plain, x, "PgaConv")
 
 
 def test_switch(monkeypatch):
@@ -180,16 +186,4 @@ def test_dense_layer_through_onednn_equals_flax(monkeypatch):
     _built()
     monkeypatch.setenv(onednn.SWITCH, "1")
     x = jax.random.normal(jax.random.PRNGKey(0), (5, 37))
-    fast, plain = layers.FastDense(11), nn.Dense(11)
-    params = plain.init(jax.random.PRNGKey(1), x)
-    assert jax.tree.all(jax.tree.map(jnp.array_equal, fast.init(jax.random.PRNGKey(1), x), params))
-    cot = jax.random.normal(jax.random.PRNGKey(2), (5, 11))
-
-    def grads(module):
-        return jax.grad(lambda p, v: jnp.sum(module.apply(p, v) * cot), argnums=(0, 1))(params, x)
-
-    hlo = jax.jit(lambda p, v: grads(fast)).lower(params, x).as_text()
-    assert "PgaMatmul" in hlo  # the kernel gradient really runs in oneDNN
-    _close(fast.apply(params, x), plain.apply(params, x))
-    for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)), strict=True):
-        _close(a, b)
+    _equal_through_onednn(layers.FastDense(11), nn.Dense(11), x, "PgaMatmul")
