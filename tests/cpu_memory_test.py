@@ -32,6 +32,14 @@ print(cpu_memory.reuse(), int(statistics.median(faults[4:])))
 """
 
 
+def _huge_pages_always() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[always]" in f.read()
+    except OSError:
+        return False
+
+
 def _faults_per_call(switch: str | None) -> tuple[str, int]:
     env = {k: v for k, v in os.environ.items() if k != cpu_memory.SWITCH}
     env.update(JAX_PLATFORMS="cpu", **({cpu_memory.SWITCH: switch} if switch else {}))
@@ -49,7 +57,9 @@ def test_calls_reuse_the_memory_of_the_calls_before():
     applied, faults = _faults_per_call(None)
     assert applied == "True" and faults < pages // 10
     applied, faults = _faults_per_call("0")  # glibc's defaults: fresh pages every call
-    assert applied == "False" and faults > pages // 2
+    assert applied == "False"
+    if not _huge_pages_always():  # with 2 MiB pages there are few faults, but as many zeroings
+        assert faults > pages // 2
 
 
 def test_nothing_changes_once_jax_has_started(monkeypatch):
