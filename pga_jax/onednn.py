@@ -152,7 +152,8 @@ def _cpu_measured(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 @functools.cache
 def enabled() -> bool:
-    """Whether layers' convolution maps run in oneDNN (see the module docstring)."""
+    """Whether layers' convolution maps and dense kernel gradients may run in oneDNN (see the
+    module docstring)."""
     switch = os.environ.get(SWITCH)
     if switch == "0" or jax.default_backend() != "cpu":
         return False
@@ -190,11 +191,11 @@ def applies_dense(x: jax.Array) -> bool:
     return x.dtype == jnp.float32 and x.ndim == 2 and enabled()
 
 
-def _call(op: str, shape: tuple, *args: jax.Array) -> jax.Array:
+def _call(op: str, shape: tuple, *args: jax.Array, **attributes) -> jax.Array:
     _load()
     result = jax.ShapeDtypeStruct(shape, jnp.float32)
     # vmap (populations) runs the call once per member.
-    return jax.ffi.ffi_call(TARGETS[op], result, vmap_method="sequential")(*args)
+    return jax.ffi.ffi_call(TARGETS[op], result, vmap_method="sequential")(*args, **attributes)
 
 
 def down(u: jax.Array, w: jax.Array) -> jax.Array:
@@ -218,7 +219,4 @@ def matmul(a: jax.Array, b: jax.Array, trans_a: bool = False, trans_b: bool = Fa
     """op(a) @ op(b), op the transpose where asked: float32 matrices."""
     m = a.shape[1] if trans_a else a.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
-    _load()
-    result = jax.ShapeDtypeStruct((m, n), jnp.float32)
-    call = jax.ffi.ffi_call(TARGETS["matmul"], result, vmap_method="sequential")
-    return call(a, b, trans_a=trans_a, trans_b=trans_b)
+    return _call("matmul", (m, n), a, b, trans_a=trans_a, trans_b=trans_b)

@@ -77,6 +77,16 @@ memory::desc KernelMd(const Geometry& g) {  // w: (5, 5, cu, cz) HWIO
   return memory::desc({g.cz, g.cu, 5, 5}, dt::f32, tag::hwio);
 }
 
+// The primitive of descriptor pd, with its (diff_)weights layout and scratchpad.
+template <class Primitive, class PrimitiveDesc>
+std::unique_ptr<Prim> Make(const PrimitiveDesc& pd, const memory::desc& weights) {
+  auto p = std::make_unique<Prim>();
+  p->prim = Primitive(pd);
+  p->weights = weights;
+  p->scratch = pd.scratchpad_desc();
+  return p;
+}
+
 const Prim& Get(Kind kind, const Geometry& g) {
   static std::mutex mu;
   static std::map<std::pair<int, Geometry>, std::unique_ptr<Prim>> cache;
@@ -94,27 +104,19 @@ const Prim& Get(Kind kind, const Geometry& g) {
                                      dnnl::algorithm::convolution_direct, ImageMd(g), any_w,
                                      CodeMd(g), strides, lo, hi);
   dnnl::convolution_forward::primitive_desc fpd(fd, attr, eng);
-  auto p = std::make_unique<Prim>();
   if (kind == kDown) {
-    p->prim = dnnl::convolution_forward(fpd);
-    p->weights = fpd.weights_desc();
-    p->scratch = fpd.scratchpad_desc();
+    slot = Make<dnnl::convolution_forward>(fpd, fpd.weights_desc());
   } else if (kind == kUp) {
     dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, ImageMd(g),
                                              any_w, CodeMd(g), strides, lo, hi);
     dnnl::convolution_backward_data::primitive_desc bpd(bd, attr, eng, fpd);
-    p->prim = dnnl::convolution_backward_data(bpd);
-    p->weights = bpd.weights_desc();
-    p->scratch = bpd.scratchpad_desc();
+    slot = Make<dnnl::convolution_backward_data>(bpd, bpd.weights_desc());
   } else {
     dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, ImageMd(g),
                                                 any_w, CodeMd(g), strides, lo, hi);
     dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, eng, fpd);
-    p->prim = dnnl::convolution_backward_weights(wpd);
-    p->weights = wpd.diff_weights_desc();
-    p->scratch = wpd.scratchpad_desc();
+    slot = Make<dnnl::convolution_backward_weights>(wpd, wpd.diff_weights_desc());
   }
-  slot = std::move(p);
   return *slot;
 }
 
