@@ -185,12 +185,11 @@ def main(argv=None) -> int:
         framework, op, batch = args.one.split(":")
         print(json.dumps(measure(framework, op, int(batch), args)))
         return 0
-    from benchmarks import population  # noqa: PLC0415 - not in the measuring subprocesses
+    from benchmarks import cpu_info, population  # noqa: PLC0415 - not in the measuring subprocesses
 
     machine = population.machine()
     rows = []
-    cpu = f"{machine.get('cpu_model', '?')} {machine.get('cpu_flags', [])}"
-    print(f"# {cpu}; XLA_FLAGS={machine['xla_flags']!r}")
+    print(f"# {cpu_info.describe(machine)}; XLA_FLAGS={machine['xla_flags']!r}")
     print(
         f"{'op':10s} {'batch':>5s} "
         + " ".join(f"{f + ' ms':>9s}" for f in args.frameworks.split(","))

@@ -27,7 +27,9 @@ the cores: TF via `--one=OBJECTIVE:BATCH`, pga_jax via `benchmarks/train_step.py
 with the matmul ceiling measured beside it and XLA's FLOP count of the step). The rounds
 alternate the two frameworks; the table gives each one's median steps/s over the rounds, the
 ratio pga_jax / TF, and both as a fraction of pga_jax's row's ceiling, using pga_jax's FLOP
-count of the step (for VPGA the original does more work than that count; see above).
+count of the step (for VPGA the original does more work than that count; see above), and each
+one's cores busy (CPU seconds per wall second while timed: where a step leaves cores idle).
+The table's first line and every JSON row name the CPU (lscpu: benchmarks/cpu_info.py).
 Timings are only meaningful on an otherwise idle machine.
 """
 
@@ -46,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import cpu_info
 from pga_jax import atomic, cpu_memory, layers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,13 +247,14 @@ def measure_tf(objective: str, batch: int, steps: int, repeats: int, warmup: int
     compile_s = time.perf_counter() - t0
     for _ in range(warmup - 1):
         loss = float(step(x))
-    times = []
+    times, busy = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            out = step(x)
-        loss = float(out)  # waits for the last step
-        times.append(time.perf_counter() - t0)
+        with cpu_info.BusyClock() as clock:
+            for _ in range(steps):
+                out = step(x)
+            loss = float(out)  # waits for the last step
+        times.append(clock.wall_s)
+        busy.append(clock.cores_busy)
     steps_per_s = steps / statistics.median(times)
     return {
         "framework": "tensorflow",
@@ -261,6 +265,7 @@ def measure_tf(objective: str, batch: int, steps: int, repeats: int, warmup: int
         "images_per_s": steps_per_s * batch,
         "compile_s": compile_s,
         "block_times_s": times,
+        "cores_busy": statistics.median(busy),
         "final_loss": loss,
         "tf_version": tf.__version__,
     }
@@ -323,6 +328,8 @@ def summarise(objective: str, batch: int, tf_rows: list[dict], jax_rows: list[di
         "ceiling_gflops": ceiling,
         "tf_fraction_of_ceiling": fraction(tf_sps),
         "jax_fraction_of_ceiling": fraction(jax_sps),
+        "tf_cores_busy": statistics.median(r["cores_busy"] for r in tf_rows),
+        "jax_cores_busy": statistics.median(r["cores_busy"] for r in jax_rows),
         "rounds": len(tf_rows),
         "tf_steps_per_s_rounds": [r["steps_per_s"] for r in tf_rows],
         "jax_steps_per_s_rounds": [r["steps_per_s"] for r in jax_rows],
@@ -333,10 +340,12 @@ def summarise(objective: str, batch: int, tf_rows: list[dict], jax_rows: list[di
     }
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], host: dict) -> None:
+    print(cpu_info.describe(host))
     print(
         f"{'objective':<9} {'batch':>5} {'TF steps/s':>10} {'jax steps/s':>11} {'jax/TF':>6} "
-        f"{'TF img/s':>8} {'jax img/s':>9} {'TF %ceil':>8} {'jax %ceil':>9} {'ceil':>6}"
+        f"{'TF img/s':>8} {'jax img/s':>9} {'TF %ceil':>8} {'jax %ceil':>9} {'ceil':>6} "
+        f"{'TF busy':>7} {'jax busy':>8}"
     )
     for r in rows:
         tf_f, jax_f = r["tf_fraction_of_ceiling"], r["jax_fraction_of_ceiling"]
@@ -346,7 +355,7 @@ def print_table(rows: list[dict]) -> None:
             f"{r['tf_images_per_s']:>8.1f} {r['jax_images_per_s']:>9.1f} "
             f"{'-' if tf_f is None else format(100 * tf_f, '8.1f'):>8} "
             f"{'-' if jax_f is None else format(100 * jax_f, '9.1f'):>9} "
-            f"{r['ceiling_gflops']:>6.1f}",
+            f"{r['ceiling_gflops']:>6.1f} {r['tf_cores_busy']:>7.2f} {r['jax_cores_busy']:>8.2f}",
             flush=True,
         )
 
@@ -386,6 +395,7 @@ def main(argv=None) -> list[dict]:
             atomic.write_json(args.json, row)
         return [row]
     rows = []
+    host = cpu_info.cpu()
     with tempfile.TemporaryDirectory() as tmp:
         for objective in args.objectives:
             for batch in args.batches:
@@ -393,10 +403,10 @@ def main(argv=None) -> list[dict]:
                 for _ in range(args.rounds):
                     tf_rows.append(run_tf(objective, batch, args, Path(tmp)))
                     jax_rows.append(run_jax(objective, batch, args, Path(tmp)))
-                rows.append(summarise(objective, batch, tf_rows, jax_rows))
+                rows.append({**summarise(objective, batch, tf_rows, jax_rows), **host})
                 if args.json:
                     atomic.write_json(args.json, rows)
-    print_table(rows)
+    print_table(rows, host)
     if args.json:
         print(f"wrote {len(rows)} row(s) to {args.json}")
     return rows

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
+from benchmarks import cpu_info
 from pga_jax import configs, curves, data, train
 
 FLAGS = flags.FLAGS
@@ -114,21 +115,13 @@ def run_loop(
 
 
 def machine() -> dict:
-    info = {
+    return {
         "device": jax.devices()[0].device_kind,
         "backend": jax.default_backend(),
         "jax_version": jax.__version__,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        **cpu_info.cpu(),
     }
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-        info["cpu_model"] = fields.get("Model name", "").strip()
-        flags_ = fields.get("Flags", "").split()
-        info["cpu_flags"] = [f for f in flags_ if f.startswith(("avx", "amx", "fma"))]
-    except OSError:
-        pass
-    return info
 
 
 def loop_on_devices(n: int, steps: int, repeats: int) -> float:

@@ -50,7 +50,10 @@ is rewritten after every row, so an interrupted run keeps its finished rows). Ev
 objective, arch, batch, layers, steps_per_s, images_per_s, compile_s, flops_per_step,
 achieved_gflops, ceiling_gflops, fraction_of_ceiling, peak_memory_bytes, device (device_kind),
 backend, jax_version, jaxlib_version, xla_flags (the XLA_FLAGS environment variable, "" if
-unset) and more. A value that could not be measured is null.
+unset), the CPU (cpu_model, cpu_family, cpu_model_number and its avx / amx / fma cpu_flags from
+lscpu, where there is one: benchmarks/cpu_info.py), cores_busy (the process's CPU seconds per
+wall second over a timed block, median; the table's "busy": 2.00 on two cores is none idle)
+and more. A value that could not be measured is null.
 
 Timings are only meaningful on an otherwise idle machine. XLA_FLAGS must be set in the
 environment before the process starts, e.g.
@@ -74,6 +77,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from benchmarks import cpu_info
 from pga_jax import configs, models, objectives, train
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
@@ -226,7 +230,8 @@ def process_memory() -> dict:
 
 
 def time_steps(compiled, state, batch, hparams, steps: int, repeats: int, warmup: int):
-    """(first_call_s, block times): warm-up calls, then `repeats` blocks of `steps` calls."""
+    """(first_call_s, block times, the blocks' cores busy, the last loss): warm-up calls, then
+    `repeats` blocks of `steps` calls."""
     t0 = time.perf_counter()
     state, metrics = compiled(state, batch, hparams)
     jax.block_until_ready((state, metrics))
@@ -234,15 +239,16 @@ def time_steps(compiled, state, batch, hparams, steps: int, repeats: int, warmup
     for _ in range(warmup - 1):
         state, metrics = compiled(state, batch, hparams)
     jax.block_until_ready((state, metrics))
-    times = []
+    times, busy = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            state, metrics = compiled(state, batch, hparams)
-        jax.block_until_ready((state, metrics))
-        times.append(time.perf_counter() - t0)
+        with cpu_info.BusyClock() as clock:
+            for _ in range(steps):
+                state, metrics = compiled(state, batch, hparams)
+            jax.block_until_ready((state, metrics))
+        times.append(clock.wall_s)
+        busy.append(clock.cores_busy)
     loss = float(metrics["loss"])
-    return first_call_s, times, loss
+    return first_call_s, times, busy, loss
 
 
 CEILING_PRECISIONS = {"highest": jax.lax.Precision.HIGHEST, "default": None}
@@ -304,6 +310,7 @@ def environment() -> dict:
         "cpu_count": cpus,
         "machine": platform.machine(),
         "python_version": platform.python_version(),
+        **cpu_info.cpu(),
     }
 
 
@@ -330,7 +337,7 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
         matmul_ceiling, args.ceiling_n, args.ceiling_repeats, args.ceiling_precision
     )
     before = measure_ceiling()["ceiling_gflops"]
-    first_call_s, times, loss = time_steps(
+    first_call_s, times, busy, loss = time_steps(
         compiled, state, batch, hparams, args.steps, args.repeats, args.warmup
     )
     after = measure_ceiling()["ceiling_gflops"]
@@ -361,6 +368,7 @@ def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, 
         "repeats": args.repeats,
         "warmup": args.warmup,
         "block_times_s": times,
+        "cores_busy": statistics.median(busy),
         "final_loss": loss,
         "loss_finite": math.isfinite(loss),
         "config_file": str(experiment_path(objective).relative_to(EXPERIMENTS.parent)),
@@ -402,13 +410,13 @@ def _fmt(value, spec):
 def print_header(common: dict) -> None:
     print(
         f"device: {common['device']} ({common['backend']}), jax {common['jax_version']}, "
-        f"XLA_FLAGS={common['xla_flags']!r}\n"
+        f"XLA_FLAGS={common['xla_flags']!r}\n{cpu_info.describe(common)}\n"
         f"ceiling: {common['ceiling_n']}^3 float32 matmul, {common['ceiling_gflops']:.1f} GFLOP/s"
     )
     print(
         f"{'objective':<9} {'arch':<10} {'batch':>5} {'layers':<6} {'compile_s':>9} "
         f"{'steps/s':>8} {'images/s':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'ceil':>6} "
-        f"{'%ceil':>6} {'mem MiB':>8}"
+        f"{'%ceil':>6} {'mem MiB':>8} {'busy':>5}"
     )
 
 
@@ -421,7 +429,7 @@ def print_row(r: dict) -> None:
         f"{_fmt(r['flops_per_step'] and r['flops_per_step'] / 1e9, '10.3f'):>10} "
         f"{_fmt(r['achieved_gflops'], '8.1f'):>8} {r['ceiling_gflops']:>6.1f} "
         f"{_fmt(frac and 100 * frac, '5.1f'):>6} "
-        f"{_fmt(mem and mem / 2**20, '8.1f'):>8}",
+        f"{_fmt(mem and mem / 2**20, '8.1f'):>8} {r['cores_busy']:>5.2f}",
         flush=True,
     )
 

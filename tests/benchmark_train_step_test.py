@@ -44,6 +44,9 @@ def test_tiny_rows_are_complete_and_share_the_plain_cpu_flop_count(tmp_path):
         assert isinstance(row["device"], str) and row["device"]
         assert isinstance(row["xla_flags"], str)
         assert row["ceiling_precision"] == "highest"
+        assert 0 < row["cores_busy"] <= row["cpu_count"] * 1.05
+        if row.get("cpu_model"):  # lscpu's, where there is one
+            assert all(f.startswith(("avx", "amx", "fma")) for f in row["cpu_flags"])
     # The plain row's own count is the shared count; the fast row is charged the same work.
     assert plain["flops_per_step"] == plain["flops_per_step_own"] == fast["flops_per_step"]
     batch = bench.random_batch("conv_mnist", 4)

@@ -87,12 +87,16 @@ def test_timed_tf_step_runs_and_trains():
     assert row["framework"] == "tensorflow"
     assert (row["objective"], row["arch"], row["batch"]) == ("lpga", "conv_mnist", 4)
     assert row["steps_per_s"] > 0 and row["compile_s"] > 0
+    assert 0 < row["cores_busy"] <= (os.cpu_count() or 1) * 1.05
     assert math.isfinite(row["final_loss"])
 
 
 def test_summary_ratio_and_fractions_use_the_jax_flop_count():
     bench = _load_benchmark()
-    tf_rows = [{"steps_per_s": s, "compile_s": 2.0, "tf_version": "t"} for s in (1.0, 2.0, 6.0)]
+    tf_rows = [
+        {"steps_per_s": s, "compile_s": 2.0, "tf_version": "t", "cores_busy": b}
+        for s, b in ((1.0, 1.9), (2.0, 1.5), (6.0, 2.0))
+    ]
     jax_rows = [
         {
             "steps_per_s": s,
@@ -102,8 +106,9 @@ def test_summary_ratio_and_fractions_use_the_jax_flop_count():
             "layers": "fast",
             "jax_version": "j",
             "device": "cpu",
+            "cores_busy": b,
         }
-        for s, c in ((2.0, 100.0), (9.0, 400.0), (3.0, 150.0))
+        for s, c, b in ((2.0, 100.0, 1.2), (9.0, 400.0, 1.8), (3.0, 150.0, 1.0))
     ]
     row = bench.summarise("lpga", 64, tf_rows, jax_rows)
     assert row["tf_steps_per_s"] == 2.0 and row["jax_steps_per_s"] == 3.0
@@ -112,3 +117,4 @@ def test_summary_ratio_and_fractions_use_the_jax_flop_count():
     assert row["tf_fraction_of_ceiling"] == pytest.approx(50 * 2.0 / 150.0)
     assert row["jax_fraction_of_ceiling"] == pytest.approx(50 * 3.0 / 150.0)
     assert row["jax_images_per_s"] == pytest.approx(192.0)
+    assert (row["tf_cores_busy"], row["jax_cores_busy"]) == (1.9, 1.2)
