@@ -21,6 +21,7 @@ the same mathematics, and pga_jax agrees with an implementation in another frame
 
   python -m benchmarks.original_tf_step --json=peer.json   # LPGA, VPGA x batch 64, 256, 3 rounds
   python -m benchmarks.original_tf_step --objectives=lpga --batches=64 --rounds=1
+  python -m benchmarks.original_tf_step --jax_variants=PGA_JAX_CPU_ONEDNN=1  # + oneDNN forced on
 
 Every measurement runs in its own subprocess, so TensorFlow's and XLA's thread pools never share
 the cores: TF via `--one=OBJECTIVE:BATCH`, pga_jax via `benchmarks/train_step.py` (its row,
@@ -295,12 +296,13 @@ def run_tf(objective, batch, args, tmp: Path) -> dict:
     return _run(cmd, out, **{cpu_memory.SWITCH: "0"})
 
 
-def run_jax(objective, batch, args, tmp: Path) -> dict:
+def run_jax(objective, batch, args, tmp: Path, env: dict | None = None) -> dict:
+    """pga_jax's row, in a process with `env` (a --jax_variants setting) added."""
     out = tmp / f"jax_{objective}_{batch}.json"
     cmd = [sys.executable, "-m", "benchmarks.train_step", f"--objectives={objective}"]
     cmd += [f"--archs={ARCH}", f"--batches={batch}", f"--steps={args.steps}"]
     cmd += [f"--repeats={args.repeats}", f"--json={out}"]
-    return _run(cmd, out)
+    return _run(cmd, out, **(env or {}))
 
 
 def summarise(objective: str, batch: int, tf_rows: list[dict], jax_rows: list[dict]) -> dict:
@@ -345,7 +347,7 @@ def print_table(rows: list[dict], host: dict) -> None:
     print(
         f"{'objective':<9} {'batch':>5} {'TF steps/s':>10} {'jax steps/s':>11} {'jax/TF':>6} "
         f"{'TF img/s':>8} {'jax img/s':>9} {'TF %ceil':>8} {'jax %ceil':>9} {'ceil':>6} "
-        f"{'TF busy':>7} {'jax busy':>8}"
+        f"{'TF busy':>7} {'jax busy':>8} jax env"
     )
     for r in rows:
         tf_f, jax_f = r["tf_fraction_of_ceiling"], r["jax_fraction_of_ceiling"]
@@ -355,7 +357,8 @@ def print_table(rows: list[dict], host: dict) -> None:
             f"{r['tf_images_per_s']:>8.1f} {r['jax_images_per_s']:>9.1f} "
             f"{'-' if tf_f is None else format(100 * tf_f, '8.1f'):>8} "
             f"{'-' if jax_f is None else format(100 * jax_f, '9.1f'):>9} "
-            f"{r['ceiling_gflops']:>6.1f} {r['tf_cores_busy']:>7.2f} {r['jax_cores_busy']:>8.2f}",
+            f"{r['ceiling_gflops']:>6.1f} {r['tf_cores_busy']:>7.2f} {r['jax_cores_busy']:>8.2f} "
+            f"{r.get('jax_env') or '-'}",
             flush=True,
         )
 
@@ -367,6 +370,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="alternations TF, jax per row")
     p.add_argument("--steps", type=int, default=10, help="steps per timed block")
     p.add_argument("--repeats", type=int, default=3, help="timed blocks per measurement")
+    p.add_argument(
+        "--jax_variants",
+        default="",
+        help="comma list of ENV=VALUE: each round also times pga_jax with that setting, e.g. "
+        "PGA_JAX_CPU_ONEDNN=1 (a row per setting, labelled jax_env)",
+    )
     p.add_argument("--json", default="", help="write the rows as a JSON list to this file")
     p.add_argument("--one", default="", help="OBJECTIVE:BATCH: one TF measurement (internal)")
     args = p.parse_args(argv)
@@ -383,6 +392,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name} must be >= 1")
     if any(b < 1 for b in args.batches) or not args.batches:
         p.error("--batches must be positive")
+    variants = [v.strip() for v in args.jax_variants.split(",") if v.strip()]
+    if any(not v.partition("=")[0] or "=" not in v for v in variants):
+        p.error("--jax_variants: a comma list of ENV=VALUE, e.g. PGA_JAX_CPU_ONEDNN=1")
+    args.jax_variants = variants
     return args
 
 
@@ -399,11 +412,17 @@ def main(argv=None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for objective in args.objectives:
             for batch in args.batches:
-                tf_rows, jax_rows = [], []
+                # "" is pga_jax as this process's environment runs it; then each variant.
+                tf_rows, jax_rows = [], {v: [] for v in ["", *args.jax_variants]}
                 for _ in range(args.rounds):
                     tf_rows.append(run_tf(objective, batch, args, Path(tmp)))
-                    jax_rows.append(run_jax(objective, batch, args, Path(tmp)))
-                rows.append({**summarise(objective, batch, tf_rows, jax_rows), **host})
+                    for variant, variant_rows in jax_rows.items():
+                        key, _, value = variant.partition("=")
+                        env = {key: value} if variant else None
+                        variant_rows.append(run_jax(objective, batch, args, Path(tmp), env))
+                for variant, variant_rows in jax_rows.items():
+                    row = summarise(objective, batch, tf_rows, variant_rows)
+                    rows.append({**row, "jax_env": variant, **host})
                 if args.json:
                     atomic.write_json(args.json, rows)
     print_table(rows, host)

@@ -118,3 +118,54 @@ def test_summary_ratio_and_fractions_use_the_jax_flop_count():
     assert row["jax_fraction_of_ceiling"] == pytest.approx(50 * 3.0 / 150.0)
     assert row["jax_images_per_s"] == pytest.approx(192.0)
     assert (row["tf_cores_busy"], row["jax_cores_busy"]) == (1.9, 1.2)
+
+
+def test_jax_variants_are_timed_in_every_round_and_summarised_apart(monkeypatch, capsys):
+    bench = _load_benchmark()
+    calls = []
+
+    def fake_tf(objective, batch, args, tmp):
+        calls.append(("tf", None))
+        return {"steps_per_s": 1.0, "compile_s": 1.0, "tf_version": "t", "cores_busy": 2.0}
+
+    def fake_jax(objective, batch, args, tmp, env=None):
+        calls.append(("jax", env))
+        speed = {None: 1.0, "1": 2.0, "bar": 3.0}[next(iter(env.values())) if env else None]
+        return {
+            "steps_per_s": speed,
+            "compile_s": 1.0,
+            "flops_per_step": 1e9,
+            "ceiling_gflops": 10.0,
+            "layers": "fast",
+            "jax_version": "j",
+            "device": "cpu",
+            "cores_busy": 1.5,
+        }
+
+    monkeypatch.setattr(bench, "run_tf", fake_tf)
+    monkeypatch.setattr(bench, "run_jax", fake_jax)
+    rows = bench.main(
+        ["--objectives=lpga", "--batches=4", "--rounds=2", "--jax_variants=A_B=1,FOO=bar"]
+    )
+    one_round = [("tf", None), ("jax", None), ("jax", {"A_B": "1"}), ("jax", {"FOO": "bar"})]
+    assert calls == one_round * 2
+    assert [(r["jax_env"], r["jax_over_tf"]) for r in rows] == [
+        ("", 1.0),
+        ("A_B=1", 2.0),
+        ("FOO=bar", 3.0),
+    ]
+    assert "FOO=bar" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--jax_variants=PGA_JAX_CPU_ONEDNN"])
+
+
+def test_a_variant_setting_reaches_the_jax_process_environment(monkeypatch, tmp_path):
+    bench = _load_benchmark()
+    seen = {}
+    monkeypatch.setattr(bench, "_run", lambda cmd, out, **env: seen.update(env) or {})
+    args = bench.parse_args(["--steps=1", "--repeats=1"])
+    bench.run_jax("lpga", 4, args, tmp_path, {"PGA_JAX_CPU_ONEDNN": "1"})
+    assert seen == {"PGA_JAX_CPU_ONEDNN": "1"}
+    seen.clear()
+    bench.run_jax("lpga", 4, args, tmp_path)
+    assert seen == {}
