@@ -395,7 +395,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     variants = [v.strip() for v in args.jax_variants.split(",") if v.strip()]
     if any(not v.partition("=")[0] or "=" not in v for v in variants):
         p.error("--jax_variants: a comma list of ENV=VALUE, e.g. PGA_JAX_CPU_ONEDNN=1")
-    args.jax_variants = variants
+    args.jax_variants = {v: dict([v.split("=", 1)]) for v in variants}  # label -> its env
     return args
 
 
@@ -412,14 +412,13 @@ def main(argv=None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for objective in args.objectives:
             for batch in args.batches:
-                # "" is pga_jax as this process's environment runs it; then each variant.
-                tf_rows, jax_rows = [], {v: [] for v in ["", *args.jax_variants]}
+                # "": pga_jax as this process's environment runs it; then each variant.
+                variants = {"": None, **args.jax_variants}
+                tf_rows, jax_rows = [], {variant: [] for variant in variants}
                 for _ in range(args.rounds):
                     tf_rows.append(run_tf(objective, batch, args, Path(tmp)))
-                    for variant, variant_rows in jax_rows.items():
-                        key, _, value = variant.partition("=")
-                        env = {key: value} if variant else None
-                        variant_rows.append(run_jax(objective, batch, args, Path(tmp), env))
+                    for variant, env in variants.items():
+                        jax_rows[variant].append(run_jax(objective, batch, args, Path(tmp), env))
                 for variant, variant_rows in jax_rows.items():
                     row = summarise(objective, batch, tf_rows, variant_rows)
                     rows.append({**row, "jax_env": variant, **host})
