@@ -45,8 +45,9 @@ layers.dense_wgrad (a dense layer's kernel gradient x^T y_bar, contracting the b
 products stay in YNNPACK (4.5 against sgemm's 5.4 ms at batch 64).
 
 `enabled()` follows PGA_JAX_CPU_ONEDNN: 0 never; 1 wherever it builds (an error naming the fix
-where it does not); unset: only on the kind of CPU measured faster (`MEASURED`: Intel CPUs with
-AVX-512), quietly falling back to XLA's convolutions where it does not build. Exact as XLA's
+where it does not); unset: only on the kinds of CPU measured faster (`MEASURED`: Intel CPUs with
+AVX-512 and AMD's Zen 4, on whose conv_mnist steps they were measured 1.01-1.30x faster than
+XLA's forms; docs/benchmarks.md), quietly falling back to XLA's convolutions where it does not build. Exact as XLA's
 forms are: the same maps with float32 sums in another order (tests/onednn_test.py checks them
 against lax's convolution and its transposes, the matmul against float64, and the layers
 against flax's nn.Conv / nn.ConvTranspose / nn.Dense with them).
@@ -77,7 +78,10 @@ TARGETS = {
     "wgrad": "PgaConvWgrad",
     "matmul": "PgaMatmul",
 }
-MEASURED = ("GenuineIntel", "avx512f")  # (vendor_id, flag) of the CPUs measured faster
+# (vendor_id, cpu family or None for any, flag) of the kinds of CPU measured faster: Intel's with
+# AVX-512 (family 6 model 167), AMD's Zen 4 (family 25, the Zen family that has AVX-512; Zen 3,
+# also family 25, has not). Zen 5 (family 26) is not measured.
+MEASURED = (("GenuineIntel", None, "avx512f"), ("AuthenticAMD", 25, "avx512f"))
 # (smallest image side, most image channels) of the maps measured faster there; see above.
 MEASURED_FASTER = (14, 64)
 FEW_CHANNELS = 4  # the grey / RGB image layers: down and wgrad measured faster at every size
@@ -146,8 +150,11 @@ def _load() -> None:
 
 
 def _cpu_measured(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    vendor, flags = xla_cpu.cpu_identity(cpuinfo)
-    return vendor == MEASURED[0] and MEASURED[1] in flags
+    cpu = xla_cpu.cpu_identity(cpuinfo)
+    return any(
+        cpu.vendor == vendor and family in (None, cpu.family) and flag in cpu.flags
+        for vendor, family, flag in MEASURED
+    )
 
 
 @functools.cache

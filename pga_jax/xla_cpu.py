@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,24 +59,35 @@ SWITCH = "PGA_JAX_CPU_EIGEN_CONVOLUTIONS"  # unset: where measured; 0: nowhere; 
 MEASURED_FLAG = "avx2"  # the CPU flag every machine measured faster has
 
 
-def cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
-    """(vendor_id, flags) of the CPU as /proc/cpuinfo gives them; ("", {}) without that file."""
-    vendor, flags = "", frozenset()
+class CpuIdentity(NamedTuple):
+    """What /proc/cpuinfo says the CPU is: its vendor_id, cpu family and flags."""
+
+    vendor: str
+    family: int | None
+    flags: frozenset[str]
+
+
+def cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> CpuIdentity:
+    """The CPU as /proc/cpuinfo gives it; ("", None, {}) without that file."""
+    vendor, family, flags = "", None, frozenset()
     try:
         with open(cpuinfo) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() == "vendor_id":
+                key = key.strip()
+                if key == "vendor_id":
                     vendor = value.strip()
-                elif key.strip() == "flags":
+                elif key == "cpu family" and value.strip().isdigit():
+                    family = int(value)
+                elif key == "flags":
                     flags = frozenset(value.split())
     except OSError:
         pass
-    return vendor, flags
+    return CpuIdentity(vendor, family, flags)
 
 
 def _has_measured_flag(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    return MEASURED_FLAG in cpu_identity(cpuinfo)[1]
+    return MEASURED_FLAG in cpu_identity(cpuinfo).flags
 
 
 @functools.cache

@@ -139,12 +139,19 @@ def test_a_missing_header_or_compiler_names_the_fix(monkeypatch, tmp_path):
 
 def test_the_measured_cpu_is_read_from_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512f amx_tile\n")
-    assert onednn._cpu_measured(str(cpuinfo))
-    cpuinfo.write_text("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 avx512f\n")
-    assert not onednn._cpu_measured(str(cpuinfo))  # AVX-512 Zen: not measured
-    cpuinfo.write_text("vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512fx\n")
-    assert not onednn._cpu_measured(str(cpuinfo))
+
+    def measured(vendor: str, family: int, flags: str) -> bool:
+        cpuinfo.write_text(
+            f"processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {family}\n"
+            f"model\t\t: 17\nflags\t\t: {flags}\n"
+        )
+        return onednn._cpu_measured(str(cpuinfo))
+
+    assert measured("GenuineIntel", 6, "fpu avx2 avx512f amx_tile")
+    assert measured("AuthenticAMD", 25, "fpu avx2 avx512f avx512_bf16")  # Zen 4
+    assert not measured("AuthenticAMD", 25, "fpu avx2")  # Zen 3: no AVX-512, not measured
+    assert not measured("AuthenticAMD", 26, "fpu avx2 avx512f")  # Zen 5: not measured
+    assert not measured("GenuineIntel", 6, "fpu avx2 avx512fx")
     assert not onednn._cpu_measured(str(tmp_path / "missing"))
 
 

@@ -1,5 +1,10 @@
 """xla_cpu.compiler_options: applied only where it was measured faster, and it takes effect."""
 
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -50,6 +55,25 @@ def test_the_measured_flag_is_read_as_a_whole_word(tmp_path):
     cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd sve\n")  # an ARM CPU
     assert not xla_cpu._has_measured_flag(str(cpuinfo))
     assert not xla_cpu._has_measured_flag(str(tmp_path / "missing"))
+
+
+def test_the_cpu_identity_agrees_with_lscpu():
+    lscpu = shutil.which("lscpu")
+    if lscpu is None or not Path("/proc/cpuinfo").exists():
+        pytest.skip("needs lscpu and /proc/cpuinfo")
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in _lscpu(lscpu).splitlines())
+    )
+    cpu = xla_cpu.cpu_identity()
+    assert cpu.vendor == fields["Vendor ID"]
+    assert cpu.family == int(fields["CPU family"])
+    assert cpu.flags == frozenset(fields["Flags"].split())
+
+
+def _lscpu(lscpu: str) -> str:
+    env = {**os.environ, "LC_ALL": "C"}
+    return subprocess.run([lscpu], capture_output=True, text=True, check=True, env=env).stdout
 
 
 def test_a_rejected_option_keeps_xla_defaults(monkeypatch):
