@@ -46,11 +46,11 @@ products stay in YNNPACK (4.5 against sgemm's 5.4 ms at batch 64).
 
 `enabled()` follows PGA_JAX_CPU_ONEDNN: 0 never; 1 wherever it builds (an error naming the fix
 where it does not); unset: only on the kinds of CPU measured faster (`MEASURED`: Intel CPUs with
-AVX-512 and AMD's Zen 4, on whose conv_mnist steps they were measured 1.01-1.30x faster than
-XLA's forms; docs/benchmarks.md), quietly falling back to XLA's convolutions where it does not build. Exact as XLA's
-forms are: the same maps with float32 sums in another order (tests/onednn_test.py checks them
-against lax's convolution and its transposes, the matmul against float64, and the layers
-against flax's nn.Conv / nn.ConvTranspose / nn.Dense with them).
+AVX-512, and AMD's Zen 4, whose conv_mnist steps ran 1.01-1.30x faster with them than with
+XLA's forms; docs/benchmarks.md), quietly falling back to XLA's convolutions where it does not
+build. Exact as XLA's forms are: the same maps with float32 sums in another order
+(tests/onednn_test.py checks them against lax's convolution and its transposes, the matmul
+against float64, and the layers against flax's nn.Conv / nn.ConvTranspose / nn.Dense with them).
 """
 
 from __future__ import annotations
