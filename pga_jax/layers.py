@@ -25,7 +25,7 @@ benchmarks/train_step.py):
   where convolutions run in XLA's Eigen runtime (xla_cpu.py: x86 CPUs with AVX2), the same kernel
   split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
 - wgrad: XLA's kernel gradient of the strided convolution;
-- on CPUs where oneDNN's kernels are faster (onednn.py: Intel CPUs with AVX-512 by default),
+- on CPUs where oneDNN's kernels are faster (onednn.MEASURED: Intel AVX-512, AMD Zen 4),
   through oneDNN's convolution primitives, as TensorFlow runs them (FFI custom calls), the maps
   measured faster there: all three for image sides of at least 14x14 with at most 64 channels,
   down and wgrad of the RGB / grey layers;
