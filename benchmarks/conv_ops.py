@@ -14,7 +14,7 @@ Every conv_mnist layer is one of three linear maps or a dense matmul (pga_jax/la
 Each (framework, op, batch) is timed in its own subprocess (no shared thread pools): a function
 that applies the op to two independent operand sets, as the training step runs independent
 network calls side by side on the two cores, jitted as pga_jax jits its networks
-(`xla_cpu.jit`: its CPU compile options where they apply) or as a tf.function (TF, grappler +
+(`cpu.policy.jit`: its CPU compile options where they apply) or as a tf.function (TF, grappler +
 oneDNN, as the original's graph runs). It is called `--warmup` times, then `--repeats` blocks
 of `--calls` calls are timed; the median block time per op (half a call) is reported, with
 GFLOP/s (2 x multiply-adds of the map). XLA_FLAGS in the environment applies to the jax
@@ -119,10 +119,10 @@ def measure(framework: str, op: str, batch: int, args) -> dict:
     if framework == "jax":
         import jax  # noqa: PLC0415
 
-        from pga_jax import xla_cpu  # noqa: PLC0415
+        from pga_jax.cpu import policy  # noqa: PLC0415
 
         one = jax_fn(op)
-        fn = xla_cpu.jit(lambda *a: (one(*a[:half]), one(*a[half:])))
+        fn = policy.jit(lambda *a: (one(*a[:half]), one(*a[half:])))
         xs = [jax.device_put(a) for a in arrays]
 
         def call():
@@ -165,9 +165,9 @@ def measure(framework: str, op: str, batch: int, args) -> dict:
 
 
 def _compiler_options():
-    from pga_jax import xla_cpu  # noqa: PLC0415
+    from pga_jax.cpu import xla_options  # noqa: PLC0415
 
-    return xla_cpu.compiler_options()
+    return xla_options.compiler_options()
 
 
 def main(argv=None) -> int:
@@ -225,4 +225,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from pga_jax import cpu
+
+    cpu.setup()  # the CPU process settings a training run makes (pga_jax.cpu)
     raise SystemExit(main())

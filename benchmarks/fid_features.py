@@ -154,4 +154,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from pga_jax import cpu
+
+    cpu.setup()  # the CPU process settings a training run makes (pga_jax.cpu)
     main()

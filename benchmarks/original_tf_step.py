@@ -50,7 +50,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import cpu_info
-from pga_jax import atomic, cpu_memory, layers
+from pga_jax import atomic, layers
+from pga_jax.cpu import memory
 
 ROOT = Path(__file__).resolve().parent.parent
 OBJECTIVES = ("lpga", "vpga")
@@ -291,9 +292,9 @@ def run_tf(objective, batch, args, tmp: Path) -> dict:
     out = tmp / f"tf_{objective}_{batch}.json"
     cmd = [sys.executable, "-m", "benchmarks.original_tf_step", f"--one={objective}:{batch}"]
     cmd += [f"--steps={args.steps}", f"--repeats={args.repeats}", f"--json={out}"]
-    # pga_jax's host-memory settings (cpu_memory.py) stay out of TensorFlow's process: its
+    # pga_jax's host-memory settings (cpu/memory.py) stay out of TensorFlow's process: its
     # allocator keeps its own memory, under glibc's defaults, as the original runs.
-    return _run(cmd, out, **{cpu_memory.SWITCH: "0"})
+    return _run(cmd, out, **{memory.SWITCH: "0"})
 
 
 def run_jax(objective, batch, args, tmp: Path, env: dict | None = None) -> dict:

@@ -7,13 +7,13 @@ LPGA on conv_mnist at batch 64 (experiments/fashion_mnist_lpga.py, every term on
 learning rate 0.01 so that no seed diverges (at 0.1 seed 1 does, by step 24), synthetic
 images of Fashion-MNIST's shape so that no dataset is needed), all in one process:
 
-- bare: `train.make_train_step` on one device batch, `--steps` calls per timed block ended by
+- bare: `training.make_train_step` on one device batch, `--steps` calls per timed block ended by
   `block_until_ready`, median of `--repeats` blocks (the step alone: no data, no host work);
-- loop K=k: `train.train_and_evaluate` itself, k steps per call (`config.steps_per_dispatch`),
+- loop K=k: `training.train_and_evaluate` itself, k steps per call (`config.steps_per_dispatch`),
   logging every `--steps` steps (K steps per call when k > 1: a lax.scan; k = 1 on a CPU: one
   step per call). Its steps/s is the loop's own `steps_per_sec` in metrics.jsonl, the median
   over the logs after the first (which includes compiling); loop / bare is the overhead;
-- population M: `train.train_population` of M members (seeds 0..M-1, the loop at the
+- population M: `training.train_population` of M members (seeds 0..M-1, the loop at the
   default K); aggregate member-steps/s = M x steps/s, against one run's loop steps/s, i.e.
   M sequential runs (`vs_sequential` = member-steps/s / single-run steps/s).
 
@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from benchmarks import cpu_info
-from pga_jax import configs, curves, data, train
+from pga_jax import configs, curves, data, training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("members", "1,2,4,8", "Population sizes.")
@@ -73,9 +73,9 @@ def _config(steps: int, repeats: int, k: int = 0):
 
 def bare_steps_per_s(steps: int, repeats: int) -> float:
     config = _config(steps, repeats)
-    images = train.load_training_images(config)
-    state, model = train.create_train_state(config, images.shape[1:])
-    step, hparams = train.make_train_step(model), configs.objective_hparams(config)
+    images = training.load_training_images(config)
+    state, model = training.create_train_state(config, images.shape[1:])
+    step, hparams = training.make_train_step(model), configs.objective_hparams(config)
     batch = jnp.asarray(data.batch_at(images, 0, config.batch_size, 0))
     state, m = step(state, batch, hparams)
     jax.block_until_ready(m["loss"])
@@ -92,7 +92,7 @@ def bare_steps_per_s(steps: int, repeats: int) -> float:
 def loop_steps_per_s(workdirs: list[str]) -> float:
     """The median logged steps/s after the first log (which includes compiling)."""
     rows = curves.read_metrics(workdirs[0])
-    rates = [r[train.STEPS_PER_SEC] for r in list(rows.values())[1:]]
+    rates = [r[training.STEPS_PER_SEC] for r in list(rows.values())[1:]]
     return statistics.median(rates)
 
 
@@ -108,9 +108,9 @@ def run_loop(
             config.mesh.data = data_devices
             member_configs.append(config)
         if members == 1 and axis == "single":
-            train.train_and_evaluate(member_configs[0], workdirs[0])
+            training.train_and_evaluate(member_configs[0], workdirs[0])
         else:
-            train.train_population(member_configs, workdirs, member_axis=axis)
+            training.train_population(member_configs, workdirs, member_axis=axis)
         return loop_steps_per_s(workdirs)
 
 
@@ -197,5 +197,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from pga_jax import cpu
+
+    cpu.setup()  # the CPU process settings a training run makes (pga_jax.cpu)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     app.run(main)

@@ -2,8 +2,8 @@
 
 For each objective (vae, lpga, vpga, lvpga), architecture (conv_mnist, conv_32, conv_64) and
 batch size (64, 256), builds the state and the jitted step exactly as training does
-(`train.create_train_state` + `train.make_train_step`; config from `experiments/mnist_<obj>.py`
-with `config.model.arch` overridden, every other setting as is, and
+(`training.create_train_state` + `training.make_train_step`; config from
+`experiments/mnist_<obj>.py` with `config.model.arch` overridden, every other setting as is, and
 no warm-up, so that every loss term is active) and runs it on random
 images in [-1, 1] of the architecture's `models.OUTPUT_SHAPES`.
 
@@ -78,7 +78,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import cpu_info
-from pga_jax import configs, models, objectives, train
+from pga_jax import configs, models, objectives, training
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 ALL_OBJECTIVES = objectives.names()
@@ -131,7 +131,7 @@ def load_config(objective: str, arch: str, fast_layers: bool | None):
     return config
 
 
-def model_layers(model: train.Model) -> str:
+def model_layers(model: training.Model) -> str:
     """'fast' | 'plain' | 'unknown': which conv and dense implementations the model holds."""
     conv = getattr(model.encoder, "conv", None)
     dconv = getattr(model.decoder, "dconv", None)
@@ -145,7 +145,7 @@ def model_layers(model: train.Model) -> str:
 
 def build(config, image_shape):
     """(state, model, hparams, layers) exactly as training builds them."""
-    state, model = train.create_train_state(config, image_shape)
+    state, model = training.create_train_state(config, image_shape)
     return state, model, configs.objective_hparams(config), model_layers(model)
 
 
@@ -160,9 +160,9 @@ def random_batch(arch: str, batch: int, seed: int = 0) -> jax.Array:
 
 
 def compile_step(model, state, batch, hparams):
-    """(compiled, lower_s, xla_compile_s) of `train.make_train_step(model)`; call the compiled
+    """(compiled, lower_s, xla_compile_s) of `training.make_train_step(model)`; call the compiled
     step as compiled(state, batch, hparams)."""
-    step = train.make_train_step(model)
+    step = training.make_train_step(model)
     t0 = time.perf_counter()
     lowered = step.lower(state, batch, hparams)
     t1 = time.perf_counter()
@@ -530,4 +530,7 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    from pga_jax import cpu
+
+    cpu.setup()  # the CPU process settings a training run makes (pga_jax.cpu)
     main()

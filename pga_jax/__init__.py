@@ -8,8 +8,7 @@ From Python and notebooks:
     run = pga_jax.load("runs/fm")               # its latest checkpoint, for inference
     grid = run.sample(64, seed=0)               # see pga_jax.inference.Run
 
-`pga_jax.train` is also the module of the training loop (`pga_jax.train.train_population`,
-`train_step`, ...); called, it is `train_and_evaluate`.
+The training library (the state, the step, the loop, populations) is `pga_jax.training`.
 """
 
 from __future__ import annotations
@@ -45,9 +44,11 @@ def load(workdir: str, step: int | None = None):
     return inference.load(workdir, step)
 
 
-def __getattr__(name: str):
-    if name == "train":  # the training module, callable as train_and_evaluate
-        import importlib  # noqa: PLC0415
+def train(config, workdir: str, *, allow_changed_settings: bool = False):
+    """Trains (or resumes) the run of `config` in `workdir` to config.num_steps and returns
+    its final state: `pga_jax.training.train_and_evaluate` after `pga_jax.cpu.setup()` (the
+    CPU's process settings, where they apply and jax has not started yet)."""
+    from pga_jax import cpu, training  # noqa: PLC0415
 
-        return importlib.import_module("pga_jax.train")
-    raise AttributeError(f"module 'pga_jax' has no attribute {name!r}")
+    cpu.setup()
+    return training.train_and_evaluate(config, workdir, allow_changed_settings)

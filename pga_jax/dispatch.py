@@ -34,13 +34,15 @@ separate ones).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from pga_jax import data, sharding, xla_cpu
+from pga_jax import data, sharding
+from pga_jax.cpu import policy
 
 MEMBER_AXES = ("vmap", "unrolled")
 
@@ -79,6 +81,20 @@ def member(tree, i: int):
 def stack(trees: list):
     """Trees of equal structure as one tree with a leading member axis."""
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberAxis:
+    """How the members' trees (states, hparams) are one tree: `name` None for one run (no
+    member axis: the tree is the run's own), else one of MEMBER_AXES (a leading axis)."""
+
+    name: str | None
+
+    def stack(self, trees: list):
+        return trees[0] if self.name is None else stack(trees)
+
+    def member(self, tree, i: int):
+        return tree if self.name is None else member(tree, i)
 
 
 def make_dispatch(
@@ -121,9 +137,9 @@ def make_dispatch(
         raise ValueError(f"members={members!r}: use one of {MEMBER_AXES} or None")
     donate_argnums = 0 if donate else ()
     if placement is None:
-        return xla_cpu.jit(run, donate_argnums=donate_argnums)
+        return policy.jit(run, donate_argnums=donate_argnums)
     p = placement
-    return xla_cpu.jit(
+    return policy.jit(
         run,
         donate_argnums=donate_argnums,
         in_shardings=(p.state, p.replicated, p.indices, p.state, p.per_member, p.per_member),

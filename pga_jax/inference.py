@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pga_jax import checkpointing, data, errors, evaluate, images, train
+from pga_jax import checkpointing, data, errors, evaluate, images, training
 
 
 class RunError(errors.UserError, ValueError):
@@ -40,8 +40,8 @@ class Run:
         self.config, self.step = run.config, run.step
         self._state, self._model = run.state, run.model
         self.image_shape, self.z_dim = run.model.image_shape, run.model.z_dim
-        self._generate = train.make_generate(run.model)
-        self._encode = evaluate.make_encode(run.model)
+        self._generate = training.make_generate(run.model)
+        self._encode = training.make_encode(run.model)
 
     def __repr__(self):
         c = self.config
@@ -116,7 +116,7 @@ class Run:
         if path is None:
             raise RunError(f"no FID reference statistics: {skipped}")
         batch = min(self.config.fid_batch_size, n)
-        samples = train.generate_samples(
+        samples = training.generate_samples(
             self._state, self._model, self._generate, n, batch, jax.random.PRNGKey(seed)
         )
         return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)

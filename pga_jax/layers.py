@@ -15,21 +15,22 @@ layer is made of the other two maps:
   FastConv           forward down(u, w);   du = up(zb, w),    dw = wgrad(u, zb)
   FastConvTranspose  forward up(x, w);     dx = down(yb, w),  dw = wgrad(yb, x)   (w = swap(k))
 
-(`jax.custom_vjp` fixes this choice; plain autodiff of lax.conv_transpose instead differentiates
-the kernel of an input-dilated convolution, which XLA's CPU backend runs 10-20x slower.) Each map
-has one implementation per platform, the fastest exact one measured (benchmarks/conv_ops.py,
-benchmarks/train_step.py):
+(Each map is a bilinear primitive whose jvp and transposes are these maps, see `_bilinear`:
+plain autodiff of lax.conv_transpose instead differentiates the kernel of an input-dilated
+convolution, which XLA's CPU backend runs 10-20x slower.) Each map has one form per platform,
+the fastest exact one measured (benchmarks/conv_ops.py, benchmarks/train_step.py), which the CPU
+policy (cpu/policy.py) picks:
 
 - down: XLA's own strided convolution (lax.conv_general_dilated);
 - up: a stride-1 3x3 convolution to 4x the channels followed by depth-to-space (below), or,
-  where convolutions run in XLA's Eigen runtime (xla_cpu.py: x86 CPUs with AVX2), the same kernel
-  split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
+  where convolutions run in XLA's Eigen runtime (cpu/xla_options.py: x86 CPUs with AVX2), the
+  same kernel split by output-row parity into a 2x3 and a 3x3 convolution (`up_rows`), faster there;
 - wgrad: XLA's kernel gradient of the strided convolution;
-- on CPUs where oneDNN's kernels are faster (onednn.MEASURED: Intel AVX-512, AMD Zen 4),
+- with oneDNN's maps switched on (opt-in, cpu/onednn.py: faster on Intel AVX-512 and AMD Zen 4),
   through oneDNN's convolution primitives, as TensorFlow runs them (FFI custom calls), the maps
   measured faster there: all three for image sides of at least 14x14 with at most 64 channels,
   down and wgrad of the RGB / grey layers;
-- otherwise, when the image side has at most `PATCHES_MAX_CHANNELS` channels (the RGB / grey
+- otherwise, when the image side has at most `policy.PATCHES_MAX_CHANNELS` channels (the RGB / grey
   layers), down and wgrad are one matrix product with the 5x5 patches of u (im2col), which beats
   a convolution with 1-3 input channels several times; on the CPU, up is then that product's
   transpose (col2im, `up_patches`): 14x14x64 -> 28x28x1 at batch 256 in 3.8 ms against the
@@ -62,12 +63,12 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
-from pga_jax import onednn, xla_cpu
+from pga_jax.cpu import onednn, policy
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
-# down / wgrad through an im2col matrix product when the image side has this few channels.
-PATCHES_MAX_CHANNELS = 4
 _ZERO = 5  # index of the zero row appended to the 5-tap kernel
 # For each output phase of up, which of the 5 taps (or the zero tap) multiplies window
 # positions -1, 0, +1 of the input.
@@ -132,24 +133,28 @@ def _down_patches(u: jax.Array, w: jax.Array) -> jax.Array:
     return jnp.einsum("bhwk,ko->bhwo", _patches(u), w.reshape(-1, w.shape[-1]))
 
 
-def down(u: jax.Array, w: jax.Array) -> jax.Array:
-    """5x5 stride-2 SAME convolution: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, H/2, W/2, C_z]."""
-    if onednn.applies("down", u, u.shape[1], u.shape[-1]):
+def down_forms(u: jax.Array, w: jax.Array) -> jax.Array:
+    """5x5 stride-2 SAME convolution: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, H/2, W/2, C_z],
+    in the form the CPU policy picks (a plain function of lax ops: not differentiable by its
+    own rules, see `down`)."""
+    form = policy.conv_form("down", u, u.shape[1], u.shape[-1])
+    if form == "onednn":
         return onednn.down(u, w)
-    if u.shape[-1] <= PATCHES_MAX_CHANNELS:
+    if form == "patches":
         return _down_patches(u, w)
     return jax.lax.conv_general_dilated(u, w, (2, 2), "SAME", dimension_numbers=_DIMS)
 
 
-def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
+def wgrad_forms(u: jax.Array, z_bar: jax.Array) -> jax.Array:
     """d<z_bar, down(u, w)>/dw: the (5, 5, C_u, C_z) kernel gradient of `down`."""
     c_u, c_z = u.shape[-1], z_bar.shape[-1]
-    if onednn.applies("wgrad", u, u.shape[1], c_u):
+    form = policy.conv_form("wgrad", u, u.shape[1], c_u)
+    if form == "onednn":
         return onednn.wgrad(u, z_bar)
-    if c_u <= PATCHES_MAX_CHANNELS:
+    if form == "patches":
         return jnp.einsum("kbhw,bhwo->ko", _patches_taps_major(u), z_bar).reshape(5, 5, c_u, c_z)
     kernel = jax.ShapeDtypeStruct((5, 5, c_u, c_z), u.dtype)
-    return jax.linear_transpose(lambda w: down(u, w), kernel)(z_bar)[0]
+    return jax.linear_transpose(lambda w: down_forms(u, w), kernel)(z_bar)[0]
 
 
 def _up_kernel(w: jax.Array) -> jax.Array:
@@ -197,49 +202,104 @@ def up_patches(z: jax.Array, w: jax.Array) -> jax.Array:
     return jax.linear_transpose(lambda v: _down_patches(v, w), u)(z)[0]
 
 
-def up(z: jax.Array, w: jax.Array) -> jax.Array:
+def up_forms(z: jax.Array, w: jax.Array) -> jax.Array:
     """The transpose of down(., w): [B, n, n, C_z] -> [B, 2n, 2n, C_u].
 
-    On the CPU, with at most `PATCHES_MAX_CHANNELS` image channels, the col2im form (the
-    transpose of down's im2col form); otherwise oneDNN's where it applies (onednn.py), the
-    row-phase form where convolutions run in XLA's Eigen runtime (xla_cpu.py), the sub-pixel
-    form elsewhere: each is the faster one there.
+    On the CPU, with at most `policy.PATCHES_MAX_CHANNELS` image channels, the col2im form
+    (the transpose of down's im2col form); otherwise oneDNN's where it is on (cpu/onednn.py),
+    the row-phase form where convolutions run in XLA's Eigen runtime (cpu/xla_options.py), the
+    sub-pixel form elsewhere: each is the faster one there.
     """
-    if w.shape[2] <= PATCHES_MAX_CHANNELS and jax.default_backend() == "cpu":
+    form = policy.conv_form("up", z, 2 * z.shape[1], w.shape[2])
+    if form == "patches":
         return up_patches(z, w)
-    if onednn.applies("up", z, 2 * z.shape[1], w.shape[2]):
+    if form == "onednn":
         return onednn.up(z, w)
-    return (up_rows if xla_cpu.eigen_convolutions() else up_subpixel)(z, w)
+    return (up_rows if form == "rows" else up_subpixel)(z, w)
 
 
-def _with_backward(forward, input_grad, kernel_grad):
-    """forward(a, w) (bilinear) with the backward pass (input_grad(g, w), kernel_grad(a, g))."""
-    op = jax.custom_vjp(forward)
-    op.defvjp(
-        lambda a, w: (forward(a, w), (a, w)),
-        lambda res, g: (input_grad(g, res[1]), kernel_grad(res[0], g)),
-    )
-    return op
-
-
-# FastConv: down(u, w); du = up(z_bar, w), dw = wgrad(u, z_bar).
-conv_down = _with_backward(down, up, wgrad)
-# FastConvTranspose: up(x, w); dx = down(y_bar, w), dw = wgrad(y_bar, x).
-conv_up = _with_backward(up, down, lambda x, y_bar: wgrad(y_bar, x))
-
-
-def dense_wgrad(x: jax.Array, y_bar: jax.Array) -> jax.Array:
-    """d<y_bar, x @ k>/dk = x^T y_bar: a dense layer's [I, O] kernel gradient.
-
-    In oneDNN's sgemm where it applies (onednn.py), else the product autodiff forms.
-    """
-    if onednn.applies_dense(x):
+def dense_wgrad_forms(x: jax.Array, y_bar: jax.Array) -> jax.Array:
+    """d<y_bar, x @ k>/dk = x^T y_bar: a dense layer's [I, O] kernel gradient, in oneDNN's
+    sgemm where it is on (cpu/onednn.py), else XLA's product."""
+    if policy.dense_wgrad_form(x) == "onednn":
         return onednn.matmul(x, y_bar, trans_a=True)
     return jnp.einsum("bi,bo->io", x, y_bar)
 
 
-# FastDense: x @ k;  dx = y_bar @ k^T,  dk = dense_wgrad(x, y_bar).
-dense_matmul = _with_backward(jnp.matmul, lambda y_bar, k: y_bar @ k.T, dense_wgrad)
+# ----------------------------------------------------------------------------------------------
+# The maps as bilinear primitives: each is differentiated by its own rules, never through its
+# forms, so the networks compose like any JAX function (grad, grad of grad, jvp / jacfwd, vmap,
+# jax.export) whatever form runs.
+#
+# A bilinear map f(a, b) has the tangent f(da, b) + f(a, db) (jvp) and two transposes, one per
+# argument. For the three convolution maps these transposes are the other maps:
+#
+#   down(u, w):    u -> up(ct, w),      w -> wgrad(u, ct)
+#   up(z, w):      z -> down(ct, w),    w -> wgrad(ct, z)
+#   wgrad(u, zb):  u -> up(zb, ct),     zb -> down(u, ct)     (<W, wgrad(u, zb)> = <zb, down(u, W)>)
+#
+# so a gradient runs the fast forms of the maps, and a gradient of a gradient, a jvp of a
+# gradient, ... do too. A dense layer x @ k is the same with matmul's transposes and its
+# kernel gradient dense_wgrad(x, yb) = x^T yb. Under vmap a map runs its forms vmapped.
+# ----------------------------------------------------------------------------------------------
+
+
+def _bilinear(name: str, forms: Callable, lhs_transpose: Callable, rhs_transpose: Callable):
+    """A primitive computing `forms(a, b)` (bilinear) with its jvp from bilinearity and its
+    transposes lhs_transpose(ct, b) (w.r.t. a) and rhs_transpose(a, ct) (w.r.t. b)."""
+    prim = Primitive(f"pga_{name}")
+    prim.def_impl(forms)
+    prim.def_abstract_eval(
+        lambda a, b: jax.core.ShapedArray(jax.eval_shape(forms, a, b).shape, a.dtype)
+    )
+    ad.defbilinear(
+        prim,
+        lambda ct, a, b: lhs_transpose(ct, b),
+        lambda ct, a, b: rhs_transpose(a, ct),
+    )
+
+    def batched(args, dims):
+        return jax.vmap(forms, in_axes=tuple(dims))(*args), 0  # unmapped: None
+
+    batching.primitive_batchers[prim] = batched
+    mlir.register_lowering(prim, mlir.lower_fun(forms, multiple_results=False))
+    return prim.bind
+
+
+def down(u: jax.Array, w: jax.Array) -> jax.Array:
+    """5x5 stride-2 SAME convolution: [B, H, W, C_u] x (5, 5, C_u, C_z) -> [B, H/2, W/2, C_z]."""
+    return _down(u, w)
+
+
+def up(z: jax.Array, w: jax.Array) -> jax.Array:
+    """The transpose of down(., w): [B, n, n, C_z] -> [B, 2n, 2n, C_u]."""
+    return _up(z, w)
+
+
+def wgrad(u: jax.Array, z_bar: jax.Array) -> jax.Array:
+    """d<z_bar, down(u, w)>/dw: the (5, 5, C_u, C_z) kernel gradient of `down`."""
+    return _wgrad(u, z_bar)
+
+
+def dense_wgrad(x: jax.Array, y_bar: jax.Array) -> jax.Array:
+    """d<y_bar, x @ k>/dk = x^T y_bar: a dense layer's [I, O] kernel gradient."""
+    return _dense_wgrad(x, y_bar)
+
+
+def dense_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """x @ kernel, its kernel gradient from `dense_wgrad`."""
+    return _dense_matmul(x, kernel)
+
+
+_down = _bilinear("down", down_forms, lambda ct, w: up(ct, w), lambda u, ct: wgrad(u, ct))
+_up = _bilinear("up", up_forms, lambda ct, w: down(ct, w), lambda z, ct: wgrad(ct, z))
+_wgrad = _bilinear("wgrad", wgrad_forms, lambda ct, zb: up(zb, ct), lambda u, ct: down(u, ct))
+_dense_matmul = _bilinear(
+    "dense_matmul", jnp.matmul, lambda ct, k: ct @ k.T, lambda x, ct: dense_wgrad(x, ct)
+)
+_dense_wgrad = _bilinear(
+    "dense_wgrad", dense_wgrad_forms, lambda ct, yb: yb @ ct.T, lambda x, ct: x @ ct
+)
 
 
 def _check_even(x: jax.Array, layer: str) -> None:
@@ -279,7 +339,7 @@ class FastConv(_FastLayer):
 
     def op(self, x, kernel):
         _check_even(x, "FastConv")
-        return conv_down(x, kernel)
+        return down(x, kernel)
 
 
 class FastConvTranspose(_FastLayer):
@@ -289,7 +349,7 @@ class FastConvTranspose(_FastLayer):
         return (5, 5, x.shape[-1], self.features)
 
     def op(self, x, kernel):
-        return conv_up(x, swap(kernel))
+        return up(x, swap(kernel))
 
 
 class FastDense(_FastLayer):

@@ -79,9 +79,15 @@ def nll_decoder(h_z: jax.Array, h_z_delta: jax.Array, eps: float) -> jax.Array:
     return log_volume_ratio(h_z, h_z_delta, jnp.asarray(eps, h_z.dtype))
 
 
-def sphere_noise(rng: jax.Array, shape: tuple[int, ...], radius: float) -> jax.Array:
+def standard_normal(rng: jax.Array, like: jax.Array) -> jax.Array:
+    """N(0, I) draws shaped like `like`, in its dtype: sampled in float32 and cast, so a float64
+    computation of a loss (tests/accuracy_test.py) sees the very numbers float32 training does."""
+    return jax.random.normal(rng, like.shape, jnp.float32).astype(like.dtype)
+
+
+def sphere_noise(rng: jax.Array, shape: tuple[int, ...], radius: float, dtype=jnp.float32):
     """delta uniform on the (H-1)-sphere of radius `radius`: n / ||n|| * radius, n ~ N(0, I)."""
-    n = jax.random.normal(rng, shape)
+    n = standard_normal(rng, jax.ShapeDtypeStruct(shape, dtype))
     return n / jnp.linalg.norm(n, axis=-1, keepdims=True) * radius
 
 

@@ -17,7 +17,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pga_jax import checkpointing, configs, distributed, errors, objectives, train
+from pga_jax import checkpointing, configs, cpu, distributed, errors, objectives, training
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -119,6 +119,7 @@ def main(argv):
         )
     except errors.UserError as e:
         errors.exit_with(e)
+    cpu.setup()  # before jax starts its backends
     logging.info(
         "JAX %s, process %d of %d, training on %s",
         jax.__version__,
@@ -134,8 +135,8 @@ def main(argv):
             gpu,
         )
     try:
-        train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
-    except train.Stopped as e:  # SIGINT / SIGTERM between steps: checkpoint saved
+        training.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
+    except training.Stopped as e:  # SIGINT / SIGTERM between steps: checkpoint saved
         print(e, file=sys.stderr)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:  # before the loop (loading, compiling) or a second Ctrl-C

@@ -12,10 +12,10 @@ alpha = beta = 0 ablation share one program, the ablation computing L_lr,H with 
 
 from __future__ import annotations
 
-import jax
 import ml_collections
 
 from pga_jax import configs, dispatch, errors, objectives
+from pga_jax.cpu import policy
 
 
 class PopulationError(errors.UserError, ValueError):
@@ -61,15 +61,10 @@ def shared_objective(member_configs: list[ml_collections.ConfigDict]) -> objecti
     return cls(present)
 
 
-def default_member_axis() -> str:
-    """`unrolled` on a CPU (grouped convolutions are slow there), else `vmap`."""
-    return "unrolled" if jax.default_backend() == "cpu" else "vmap"
-
-
 def member_axis(name: str) -> str:
     """config.population.member_axis: `auto` resolved, others checked."""
     if name == "auto":
-        return default_member_axis()
+        return policy.member_axis()
     if name not in dispatch.MEMBER_AXES:
         raise configs.ConfigError(
             f"member axis {name!r} is unknown; choose auto or one of {dispatch.MEMBER_AXES}"

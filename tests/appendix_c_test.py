@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pga_jax import configs, data, evaluate, models, report, train
+from pga_jax import configs, data, evaluate, models, report, training
 from pga_jax.fid import score
 
 from fakes import TinyFeatures
@@ -27,7 +27,7 @@ def test_appendix_c_smoke_runs(tmp_path, name, arch, setting):
     config = configs.load_experiment(name, "smoke")
     config.num_steps = 2
     assert config.model.arch == arch
-    state = train.train_and_evaluate(config, str(tmp_path / "run"))
+    state = training.train_and_evaluate(config, str(tmp_path / "run"))
     assert int(state.step) == 2
     full = configs.load_experiment(name)
     assert configs.setting_label(full) == setting
@@ -43,7 +43,7 @@ def test_appendix_c_smoke_runs(tmp_path, name, arch, setting):
     if "celeba140" in name:
         assert full.data.celeba_crop == 140 and full.model.width == 128
         # the full DCGAN: 128 filters in the first convolution, every hidden layer doubled
-        encoder, decoder, _ = train.build_networks(full)
+        encoder, decoder, _ = training.build_networks(full)
         shapes = models.init_variables(encoder, decoder, jax.random.PRNGKey(0), (64, 64, 3), 128)[
             "params"
         ]
@@ -55,7 +55,7 @@ def test_appendix_c_smoke_runs(tmp_path, name, arch, setting):
 def test_width_64_is_the_table_1_network():
     """The width setting leaves the existing networks (and their checkpoints) as they were."""
     config = configs.load_experiment("celeba_lpga")
-    encoder, decoder, _ = train.build_networks(config)
+    encoder, decoder, _ = training.build_networks(config)
     params = models.init_variables(encoder, decoder, jax.random.PRNGKey(0), (64, 64, 3), 128)
     shapes = jax.tree.map(lambda x: x.shape, params)
     assert shapes["params"]["encoder"]["_Block_3"]["layer"]["kernel"] == (5, 5, 256, 512)
@@ -99,7 +99,7 @@ def celeba_108_run(tmp_path_factory):
     config.dataset, config.data.source, config.data.path = "celeb_a", "folder", str(folder)
     config.data.tfds_data_dir = str(root / "tfds")  # the 64x64 caches go under it
     config.num_steps = 2
-    train.train_and_evaluate(config, str(root / "run"))
+    training.train_and_evaluate(config, str(root / "run"))
     return root, config, folder
 
 
@@ -122,7 +122,7 @@ def stats_of(images, crop, path):
 
 def test_a_108_run_is_not_scored_against_140_statistics(celeba_108_run, tmp_path):
     root, config, _ = celeba_108_run
-    images = train.load_training_images(config)
+    images = training.load_training_images(config)
     wrong = stats_of(images, 140, tmp_path / "celeba140.npz")
     right = stats_of(images, 108, tmp_path / "celeba108.npz")
     options = dict(num_samples=16, feature_fn=TinyFeatures(), num_images=4, num_interpolations=2)
@@ -136,7 +136,7 @@ def test_a_108_run_is_not_scored_against_140_statistics(celeba_108_run, tmp_path
     resumed = config.copy_and_resolve_references()
     resumed.num_steps, resumed.fid_every, resumed.fid_ref_stats = 4, 2, wrong
     with pytest.raises(configs.ConfigError, match="config.fid_ref_stats: the run was trained on"):
-        train.train_and_evaluate(resumed, str(root / "run"))
+        training.train_and_evaluate(resumed, str(root / "run"))
 
 
 def test_report_gives_appendix_c_runs_their_own_column():

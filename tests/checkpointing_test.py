@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pga_jax import checkpointing, configs, evaluate, models, train
+from pga_jax import checkpointing, configs, evaluate, models, training
 
 
 def smoke(num_steps):
@@ -29,7 +29,7 @@ def _leaves(tree):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    return train.train_and_evaluate(smoke(6), str(tmp_path_factory.mktemp("full")))
+    return training.train_and_evaluate(smoke(6), str(tmp_path_factory.mktemp("full")))
 
 
 @pytest.mark.parametrize("damage", ["bytes", "bit"])
@@ -38,7 +38,7 @@ def test_damaged_checkpoint_is_refused_and_training_resumes_from_the_one_before(
 ):
     workdir = str(tmp_path / "run")
     config = smoke(4)  # checkpoints at steps 2 and 4 (checkpoint_every = 2)
-    train.train_and_evaluate(config, workdir)
+    training.train_and_evaluate(config, workdir)
     target = _largest_file(os.path.join(workdir, "checkpoints", "4"))
     with open(target, "r+b") as f:
         if damage == "bytes":
@@ -55,7 +55,7 @@ def test_damaged_checkpoint_is_refused_and_training_resumes_from_the_one_before(
         evaluate.load_run(workdir)
 
     config.num_steps = 6
-    resumed = train.train_and_evaluate(config, workdir)  # from step 2: the newest that verifies
+    resumed = training.train_and_evaluate(config, workdir)  # from step 2: the newest that verifies
     for a, b in zip(_leaves(resumed.params), _leaves(uninterrupted.params), strict=True):
         np.testing.assert_array_equal(a, b)
     moved = os.path.join(workdir, "bad_checkpoints", "4")
@@ -66,7 +66,7 @@ def test_damaged_checkpoint_is_refused_and_training_resumes_from_the_one_before(
 
 def test_checkpoints_without_a_manifest_still_load(tmp_path):
     workdir = str(tmp_path / "run")
-    state = train.train_and_evaluate(smoke(2), workdir)
+    state = training.train_and_evaluate(smoke(2), workdir)
     shutil.rmtree(os.path.join(workdir, checkpointing.MANIFESTS))  # as written by older pga_jax
     run = evaluate.load_run(workdir)
     for a, b in zip(_leaves(run.state.params), _leaves(state.params), strict=True):
@@ -75,7 +75,7 @@ def test_checkpoints_without_a_manifest_still_load(tmp_path):
 
 def test_a_checkpoint_with_nan_weights_is_refused(tmp_path):
     config = smoke(2)
-    state, _ = train.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    state, _ = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
     nan_encoder = jax.tree.map(lambda x: x * jnp.nan, state.params["encoder"])
     bad = state.replace(params={**state.params, "encoder": nan_encoder})
     ckpt = checkpointing.Checkpointer(str(tmp_path), 2)
@@ -89,7 +89,7 @@ def test_manifests_follow_the_kept_checkpoints(tmp_path):
     workdir = str(tmp_path / "run")
     config = smoke(6)
     config.keep_checkpoints = 2
-    train.train_and_evaluate(config, workdir)
+    training.train_and_evaluate(config, workdir)
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
     assert sorted(os.listdir(os.path.join(workdir, checkpointing.MANIFESTS))) == [
         "4.json",
@@ -102,7 +102,7 @@ def test_a_failed_save_is_one_line_and_leaves_no_temporary_folder(tmp_path, monk
     one CheckpointError naming the checkpoint and the cause; the save's temporary folder goes;
     earlier checkpoints stay. (By hand on a 3 MB tmpfs the same line ends the run.)"""
     config = smoke(2)
-    state, _ = train.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    state, _ = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
     ckpt = checkpointing.Checkpointer(str(tmp_path), 3)
     ckpt.save(2, state)
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from pga_jax import configs, evaluate, objectives, report, train
+from pga_jax import configs, evaluate, objectives, report, training
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "results", "fashion_mnist")
 # The objective block every config.json had before: all fields, LVPGA's Eq. 16 weights as
@@ -49,7 +49,7 @@ def test_old_config_json_loads_and_evaluates(tmp_path):
     config = configs.load_experiment("mnist_lvpga", "smoke")
     config.num_steps = 2
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(config, workdir)
+    training.train_and_evaluate(config, workdir)
     path = os.path.join(workdir, "config.json")
     with open(path) as f:
         saved = json.load(f)
@@ -64,7 +64,7 @@ def test_old_config_json_loads_and_evaluates(tmp_path):
     assert result["step"] == 2 and result["objective"]["gamma_prime"] == 0.02
     # and training resumes it (the same run: structure unchanged)
     config.num_steps = 3
-    assert int(train.train_and_evaluate(config, workdir).step) == 3
+    assert int(training.train_and_evaluate(config, workdir).step) == 3
 
 
 def test_committed_results_report_as_before(tmp_path):

@@ -1,4 +1,4 @@
-"""cpu_memory: a CPU call's temporary buffer stops being faulted in afresh every call, the
+"""cpu.memory: a CPU call's temporary buffer stops being faulted in afresh every call, the
 settings are made only where they apply, and never once jax has started."""
 
 import os
@@ -9,18 +9,20 @@ import sys
 import jax
 import pytest
 
-from pga_jax import cpu_memory
+from pga_jax.cpu import memory as cpu_memory
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 
-# A fresh process: importing xla_cpu (as every computing module does) makes the settings; then
+# A fresh process: pga_jax.cpu.setup() (as the CLIs and pga_jax.train call) makes the settings; then
 # the median page faults per call, after some calls, of a program whose temporaries take
 # 128 MiB (the median: the heap may still grow once for a call that overlaps another's free).
 PROBE = """
 import resource, statistics
 import jax, jax.numpy as jnp
-from pga_jax import cpu_memory, xla_cpu
+from pga_jax import cpu
+from pga_jax.cpu import memory as cpu_memory
+cpu.setup()
 f = jax.jit(lambda x: jnp.sum(jnp.sin(x)[::-1] * jnp.cos(x)))  # two 64 MiB temporaries
 x = jnp.ones(16 * 2**20)
 faults = []

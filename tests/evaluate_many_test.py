@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pga_jax import configs, evaluate, train
+from pga_jax import configs, evaluate, training
 from pga_jax.fid import score
 
 from cli_helper import run_module
@@ -54,7 +54,7 @@ def refs(tmp_path_factory):
     """Statistics (with feature rows, for KID and P-R) of the smoke runs' images: `a` of all 64,
     `b` of the first 48; `rgb` of 32x32x3 images, unlike the runs' 28x28x1."""
     root = tmp_path_factory.mktemp("refs")
-    real = train.load_training_images(_smoke_config())
+    real = training.load_training_images(_smoke_config())
     made = {
         "a": score.compute_stats(real, TinyFeatures(), keep_features=64),
         "b": score.compute_stats(real[:48], TinyFeatures(), keep_features=48, seed=1),
@@ -81,7 +81,7 @@ def runs(tmp_path_factory, refs):
         config = _smoke_config()
         config.seed, config.fid_ref_stats = seed, refs["a"]
         workdir = str(root / f"seed={seed}")
-        train.train_and_evaluate(config, workdir)
+        training.train_and_evaluate(config, workdir)
         out.append(workdir)
     return [*out, _link_run(out[1], root / "seed=1,ref=b", refs["b"])]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pga_jax import configs, evaluate, train
+from pga_jax import configs, evaluate, training
 from pga_jax.fid import reference, score, weights
 
 from cli_helper import run_module
@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
     """A 4-step LPGA :smoke run (conv_mnist: no BatchNorm) and its final state."""
     workdir = str(tmp_path_factory.mktemp("evaluate") / "run")
     config = configs.load_experiment("mnist_lpga", "smoke")
-    state = train.train_and_evaluate(config, workdir)
+    state = training.train_and_evaluate(config, workdir)
     return workdir, state
 
 
@@ -29,7 +29,9 @@ def trained(tmp_path_factory):
 def ref_stats(trained, tmp_path_factory):
     config = configs.load_experiment("mnist_lpga", "smoke")
     path = str(tmp_path_factory.mktemp("ref") / "ref.npz")
-    ref = score.compute_stats(train.load_training_images(config), TinyFeatures(), keep_features=0)
+    ref = score.compute_stats(
+        training.load_training_images(config), TinyFeatures(), keep_features=0
+    )
     score.save_stats(path, ref)
     return path
 
@@ -97,10 +99,10 @@ def test_interpolation_endpoints_decode_to_the_endpoints_reconstructions(trained
     run = evaluate.load_run(workdir)
     x = evaluate.held_out_images(run.config, "test", 6, seed=1)
     x_a, x_b = x[:3], x[3:]
-    encode, generate = evaluate.make_encode(run.model), train.make_generate(run.model)
+    encode, generate = training.make_encode(run.model), training.make_generate(run.model)
     strips = evaluate.encoded_interpolations(run, encode, generate, x_a, x_b, steps=5)
     assert strips.shape == (3, 5, 28, 28, 1)
-    reconstruct = train.make_reconstruct(run.model)
+    reconstruct = training.make_reconstruct(run.model)
     rec_a, rec_b = np.asarray(reconstruct(run.state, x_a)), np.asarray(reconstruct(run.state, x_b))
     assert np.abs(rec_a - rec_b).max() > 1e-3  # ends 100x farther apart than the tolerance
     np.testing.assert_allclose(strips[:, 0], rec_a, atol=1e-5)

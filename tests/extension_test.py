@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pga_jax import configs, evaluate, losses, models, objectives, report, train
+from pga_jax import configs, evaluate, losses, models, objectives, report, training
 from pga_jax.fid import score
 
 from fakes import TinyFeatures
@@ -72,7 +72,7 @@ def test_toy_objective_trains_is_routed_evaluated_and_reported(toy, tmp_path):
     config.num_steps = 1
     config.objective.lam = 2.0
     workdir = str(tmp_path / "toy_mmd" / "seed=0")
-    state = train.train_and_evaluate(config, workdir)
+    state = training.train_and_evaluate(config, workdir)
     assert int(state.step) == 1
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         logged = json.loads(f.readline())
@@ -80,9 +80,9 @@ def test_toy_objective_trains_is_routed_evaluated_and_reported(toy, tmp_path):
     assert logged["loss"] == pytest.approx(logged["terms/rec"] + 2.0 * logged["terms/mmd"])
 
     # Its declaration is what the gradients do: MMD reaches the encoder only.
-    _, model = train.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    _, model = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
     hp = configs.objective_hparams(config)
-    x = jnp.asarray(train.load_training_images(config)[:4], jnp.float32) / 127.5 - 1.0
+    x = jnp.asarray(training.load_training_images(config)[:4], jnp.float32) / 127.5 - 1.0
 
     def mmd_of(params):
         nets = model.networks(params, state.batch_stats)
@@ -93,7 +93,7 @@ def test_toy_objective_trains_is_routed_evaluated_and_reported(toy, tmp_path):
     assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads["encoder"])) > 0.0
 
     ref = str(tmp_path / "ref.npz")
-    images = train.load_training_images(config)
+    images = training.load_training_images(config)
     score.save_stats(ref, score.compute_stats(images, TinyFeatures(), keep_features=0))
     result = evaluate.evaluate(
         workdir, num_samples=16, fid_ref_stats=ref, feature_fn=TinyFeatures(), num_images=4

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pga_jax import layers, onednn
+from pga_jax import layers
+from pga_jax.cpu import onednn
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 # (batch, spatial size, C_u, C_z): conv_mnist's S2 layer, the other >4-channel layer shapes, and
@@ -107,12 +108,15 @@ def test_layers_through_onednn_equal_flax(monkeypatch, fast_cls, plain_cls, n, c
 
 
 def test_switch(monkeypatch):
+    monkeypatch.setattr(onednn, "_cpu_measured", lambda: True)
+    assert not onednn.enabled()  # opt-in: off by default, even where measured faster
+    onednn.enabled.cache_clear()
     monkeypatch.setenv(onednn.SWITCH, "0")
     assert not onednn.enabled()
     onednn.enabled.cache_clear()
-    monkeypatch.delenv(onednn.SWITCH)
+    monkeypatch.setenv(onednn.SWITCH, "auto")
     monkeypatch.setattr(onednn, "_cpu_measured", lambda: False)
-    assert not onednn.enabled()  # an unmeasured CPU: XLA's convolutions
+    assert not onednn.enabled()  # auto on an unmeasured CPU: XLA's convolutions
     onednn.enabled.cache_clear()
     monkeypatch.setattr(onednn, "_cpu_measured", lambda: True)
 
@@ -120,7 +124,7 @@ def test_switch(monkeypatch):
         raise onednn.OneDNNUnavailable("no dnnl.hpp")
 
     monkeypatch.setattr(onednn, "_load", unbuildable)
-    assert not onednn.enabled()  # measured but not buildable: a quiet fallback
+    assert not onednn.enabled()  # auto, measured but not buildable: a fallback, logged
     onednn.enabled.cache_clear()
     monkeypatch.setenv(onednn.SWITCH, "1")
     with pytest.raises(onednn.OneDNNUnavailable, match="PGA_JAX_CPU_ONEDNN=1: no dnnl.hpp"):

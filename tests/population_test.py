@@ -20,7 +20,7 @@ from pga_jax import (
     population,
     report,
     sweep,
-    train,
+    training,
     workdirs,
 )
 from pga_jax.fid import score
@@ -49,7 +49,7 @@ def assert_same(a, b, rtol=0.0, atol=0.0):
 
 def restored(config, workdir):
     ckpt = checkpointing.Checkpointer(workdir, 2)
-    state = ckpt.restore_latest(train.create_train_state(config, (28, 28, 1))[0])
+    state = ckpt.restore_latest(training.create_train_state(config, (28, 28, 1))[0])
     ckpt.close()
     return state
 
@@ -61,9 +61,9 @@ def test_a_member_equals_its_single_run(tmp_path, member_axis):
     members = [smoke(beta=0.1), smoke(eta=0.5, alpha=0.0)]
     members[1].seed = 1
     workdirs = [str(tmp_path / f"member{i}") for i in range(2)]
-    got = train.train_population(members, workdirs, member_axis=member_axis)
+    got = training.train_population(members, workdirs, member_axis=member_axis)
     for i, config in enumerate(members):
-        single = train.train_and_evaluate(config, str(tmp_path / f"single{i}"))
+        single = training.train_and_evaluate(config, str(tmp_path / f"single{i}"))
         # unrolled: the very same computation; vmap batches the convolutions over members
         # (grouped convolutions), which reassociates their sums: float tolerance.
         tol = {} if member_axis == "unrolled" else dict(rtol=1e-4, atol=1e-6)
@@ -81,7 +81,7 @@ def test_steps_per_call_do_not_change_the_run(tmp_path):
         config.steps_per_dispatch = k
         # one step per call: a checkpoint of every step (does not change the schedule)
         config.checkpoint_every, config.keep_checkpoints = (1, 12) if k == 1 else (12, 2)
-        states, _ = train._train(
+        states, _ = training._train(
             [config], [str(tmp_path / name)], allow_changed_settings=False, members=None, scan=scan
         )
         return states[0]
@@ -96,7 +96,9 @@ def test_steps_per_call_do_not_change_the_run(tmp_path):
     assert int(plain.step) == 12
 
     def step1(name):
-        return same_run.by_path(train.load_for_inference(config, str(tmp_path / name), 1)[0].params)
+        return same_run.by_path(
+            training.load_for_inference(config, str(tmp_path / name), 1)[0].params
+        )
 
     same_run.assert_same_run(step1("plain"), step1("k1"), same_run.FIRST_STEPS)
 
@@ -105,10 +107,10 @@ def test_a_diverging_member_is_frozen_and_the_others_go_on(tmp_path):
     members = [smoke("lpga"), smoke("lpga", gamma=1e38)]  # L_nll weight: inf once warm
     workdirs = [str(tmp_path / "good"), str(tmp_path / "bad")]
     with pytest.raises(population.PopulationError, match=r"1 of 2 members failed.*bad at step"):
-        train.train_population(members, workdirs)
-    good = train.train_and_evaluate(members[0], str(tmp_path / "single"))
+        training.train_population(members, workdirs)
+    good = training.train_and_evaluate(members[0], str(tmp_path / "single"))
     assert_same(restored(members[0], workdirs[0]), good)
-    with open(os.path.join(workdirs[1], train.FAILURE_FILE)) as f:
+    with open(os.path.join(workdirs[1], training.FAILURE_FILE)) as f:
         failure = json.load(f)
     assert "non-finite" in failure["error"]
     last = checkpointing.Checkpointer(workdirs[1], 2).latest_step()
@@ -187,7 +189,7 @@ def test_a_population_sweep_writes_complete_runs_that_report_tabulates(tmp_path)
         config_arg, ["objective.gamma=0.01,0.02"], seeds=2, workdir_root=str(tmp_path)
     )
     assert sweep.run_population(runs) == []
-    real = train.load_training_images(configs.load_experiment("mnist_lpga", "smoke"))
+    real = training.load_training_images(configs.load_experiment("mnist_lpga", "smoke"))
     ref = str(tmp_path / "ref.npz")
     score.save_stats(ref, score.compute_stats(real, TinyFeatures()))
     results = evaluate.evaluate_many(

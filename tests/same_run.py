@@ -21,7 +21,8 @@ and a run with another seed lies >= 1.96 away. So the tests compare a run's firs
 and its end only as the same run (`SAME_RUN`: at step 4 of cifar_vpga and step 8 of
 mnist_vpga, >= 3x above 2E and 6x below another seed); LPGA's end cannot be compared at all.
 A closer tolerance holds only while two programs happen to round alike, as XLA:CPU's YNNPACK
-convolutions mostly do across vmap, sharding and scan, and its Eigen ones (xla_cpu.py) do not.
+convolutions mostly do across vmap, sharding and scan, and its Eigen ones (cpu/xla_options.py)
+do not.
 """
 
 import jax

@@ -23,7 +23,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FORCED_DEVICES_SCRIPT = r"""
 import json, os, sys
 import jax, numpy as np
-from pga_jax import configs, sharding, train
+from pga_jax import configs, sharding, training
 
 out = sys.argv[1]
 assert len(jax.devices()) == 4, jax.devices()
@@ -46,13 +46,13 @@ def save(name, state):
 
 
 def save_step1(name, c, workdir):
-    save(name + "_step1", train.load_for_inference(c, workdir, step=1)[0])
+    save(name + "_step1", training.load_for_inference(c, workdir, step=1)[0])
 
 
 meshes = {}
 for name, c in [("data4", config(0, data=4)), ("data1_seed0", config(0, data=1)),
                 ("data1_seed1", config(1, data=1))]:
-    state = train.train_and_evaluate(c, os.path.join(out, name))
+    state = training.train_and_evaluate(c, os.path.join(out, name))
     save(name, state)
     save_step1(name, c, os.path.join(out, name))
     # the mesh, and the devices the final state lives on (replicated over them)
@@ -63,9 +63,9 @@ for name, c in [("data4", config(0, data=4)), ("data1_seed0", config(0, data=1))
 for data in (4, 1):
     c = configs.load_experiment("mnist_lpga", "smoke")
     c.num_steps, c.mesh.data = 1, data
-    save(f"lpga_data{data}", train.train_and_evaluate(c, os.path.join(out, f"lpga{data}")))
+    save(f"lpga_data{data}", training.train_and_evaluate(c, os.path.join(out, f"lpga{data}")))
 pop = [config(0, members=2, data=2), config(1, members=2, data=2)]
-states = train.train_population(pop, [os.path.join(out, f"pop{i}") for i in range(2)],
+states = training.train_population(pop, [os.path.join(out, f"pop{i}") for i in range(2)],
                                 member_axis="vmap")
 for i, s in enumerate(states):
     save(f"pop_member{i}", s)

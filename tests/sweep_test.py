@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pga_jax import configs, curves, sweep, train
+from pga_jax import configs, curves, sweep, training
 
 from cli_helper import run_module
 
@@ -60,7 +60,7 @@ def test_sweep_skips_finished_runs_and_resumes_interrupted_ones(tmp_path):
     interrupted, finished = (r.workdir for r in sweep.plan(CONFIG, [], 2, 0, [], str(tmp_path)))
     config = configs.load_experiment(CONFIG.split(":")[0], "smoke")
     config.num_steps = 2  # seed 0 stopped at step 2 of 4
-    train.train_and_evaluate(config, interrupted)
+    training.train_and_evaluate(config, interrupted)
     os.makedirs(os.path.join(finished, "checkpoints", "4"))  # seed 1 reached num_steps
 
     first = run_sweep("--seeds=2", root=tmp_path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from train_test import smoke_config
 
-from pga_jax import configs, train
+from pga_jax import configs, training
 from pga_jax.fid import score, weights
 
 
@@ -24,13 +24,13 @@ def test_fid_needs_reference_statistics():
 def test_fid_is_computed_during_training(tmp_path, monkeypatch):
     monkeypatch.setenv("PGA_JAX_CACHE", str(tmp_path / "cache"))
     config = smoke_config("vpga")
-    ref_images = train.load_training_images(config)[:16]
+    ref_images = training.load_training_images(config)[:16]
     ref = score.compute_stats(ref_images, score.get_feature_fn(batch_size=8), keep_features=0)
     score.save_stats(tmp_path / "ref.npz", ref)
     config.update(
         fid_every=2, fid_num_samples=8, fid_batch_size=4, fid_ref_stats=str(tmp_path / "ref.npz")
     )
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    training.train_and_evaluate(config, str(tmp_path / "run"))
     lines = (tmp_path / "run" / "fid.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["step"] for r in rows] == [2, 4]

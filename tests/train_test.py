@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from pga_jax import checkpointing, configs, curves, data, models, objectives, train
+from pga_jax import checkpointing, configs, curves, data, models, objectives, training
 
 # The objectives' term weights, set to 0 to leave only L_r (and the VAE's reconstruction).
 WEIGHT_FIELDS = ("alpha", "beta", "gamma", "vrec", "eta", "gamma_prime")
@@ -30,12 +30,12 @@ def smoke_config(objective, arch="conv_mnist"):
 
 def stepper(config, model):
     """The jitted train step with the config's hyper-parameters: (state, batch) -> state, m."""
-    step_fn, hparams = train.make_train_step(model), configs.objective_hparams(config)
+    step_fn, hparams = training.make_train_step(model), configs.objective_hparams(config)
     return lambda state, batch: step_fn(state, batch, hparams)
 
 
 def batch_for(config, step=0):
-    images = train.load_training_images(config)
+    images = training.load_training_images(config)
     return jnp.asarray(data.batch_at(images, step, config.batch_size, config.seed))
 
 
@@ -47,7 +47,7 @@ def _leaves(tree):
 @pytest.mark.parametrize("objective", objectives.names())
 def test_one_step_changes_both_networks_with_finite_losses(objective, arch):
     config = configs.all_terms_on(smoke_config(objective, arch))
-    state, model = train.create_train_state(config, models.OUTPUT_SHAPES[arch])
+    state, model = training.create_train_state(config, models.OUTPUT_SHAPES[arch])
     before = jax.device_get(state.params)
     state, metrics = stepper(config, model)(state, batch_for(config))
     for k, v in metrics.items():
@@ -65,8 +65,8 @@ def test_one_compiled_step_serves_every_hyperparameter_value():
     """Numeric hyper-parameters are the step's data: a new alpha, gamma or warm-up length
     reuses the compiled step (and changes the result); only structure recompiles."""
     config = smoke_config("lpga")
-    state, model = train.create_train_state(config, (28, 28, 1))
-    step_fn = train.make_train_step(model)
+    state, model = training.create_train_state(config, (28, 28, 1))
+    step_fn = training.make_train_step(model)
     batch = batch_for(config)
     results = []
     for alpha, gamma, warmup in ((0.06, 0.015, 0), (0.5, 0.2, 0), (0.5, 0.2, 10)):
@@ -110,7 +110,7 @@ def test_update_equals_plain_autoencoder_when_only_L_r_is_on(objective, zero_wei
         config.objective.update({k: 0.0 for k in weights}, warmup_steps=0)
     else:
         config.objective.update({k: 0.5 for k in weights}, warmup_steps=10)
-    state, model = train.create_train_state(config, (28, 28, 1))
+    state, model = training.create_train_state(config, (28, 28, 1))
     want = _plain_autoencoder_params(config, state, model, [batch_for(config, s) for s in range(3)])
     step_fn = stepper(config, model)
     for s in range(3):
@@ -122,7 +122,7 @@ def test_update_equals_plain_autoencoder_when_only_L_r_is_on(objective, zero_wei
 def test_warmup_ends_and_the_update_then_differs_from_an_autoencoder():
     config = smoke_config("lpga")
     config.objective.warmup_steps = 1
-    state, model = train.create_train_state(config, (28, 28, 1))
+    state, model = training.create_train_state(config, (28, 28, 1))
     batches = [batch_for(config, s) for s in range(2)]
     want = _plain_autoencoder_params(config, state, model, batches)
     step_fn = stepper(config, model)
@@ -138,7 +138,7 @@ def test_every_parameter_carries_an_optimiser_label():
     from pga_jax import optim
 
     config = smoke_config("vpga")
-    state, _ = train.create_train_state(config, (28, 28, 1))
+    state, _ = training.create_train_state(config, (28, 28, 1))
     labels = optim.param_labels(state.params)
     assert set(jax.tree.leaves(labels)) == {"encoder", "decoder"}
     with pytest.raises(ValueError, match="top-level keys"):
@@ -149,13 +149,13 @@ def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path):
     config = smoke_config("lpga", "conv_32")  # BatchNorm on: running averages are resumed too
     config.objective.warmup_steps = 2
     config.num_steps = 6
-    full = train.train_and_evaluate(config, str(tmp_path / "full"))
+    full = training.train_and_evaluate(config, str(tmp_path / "full"))
 
     config.num_steps = 3
     config.checkpoint_every = 3
-    train.train_and_evaluate(config, str(tmp_path / "split"))
+    training.train_and_evaluate(config, str(tmp_path / "split"))
     config.num_steps = 6
-    resumed = train.train_and_evaluate(config, str(tmp_path / "split"))
+    resumed = training.train_and_evaluate(config, str(tmp_path / "split"))
 
     assert int(resumed.step) == int(full.step) == 6
     for a, b in zip(
@@ -176,18 +176,18 @@ def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config = smoke_config("lpga")
     config.num_steps = 2
-    train.train_and_evaluate(config, str(tmp_path))
+    training.train_and_evaluate(config, str(tmp_path))
     good = checkpointing.Checkpointer(str(tmp_path), 2)
     assert good.latest_step() == 2
     good.close()
 
     config.num_steps = 8
     config.optim.learning_rate = 1e30
-    with pytest.raises(train.NonFiniteLossError, match="last good checkpoint"):
-        train.train_and_evaluate(config, str(tmp_path), allow_changed_settings=True)
+    with pytest.raises(training.NonFiniteLossError, match="last good checkpoint"):
+        training.train_and_evaluate(config, str(tmp_path), allow_changed_settings=True)
     ckpt = checkpointing.Checkpointer(str(tmp_path), 2)
     assert ckpt.latest_step() == 2
-    state, _ = train.create_train_state(config, (28, 28, 1))
+    state, _ = training.create_train_state(config, (28, 28, 1))
     restored = ckpt.restore_latest(state)
     assert all(np.isfinite(x).all() for x in _leaves(restored.params))
     ckpt.close()
@@ -196,7 +196,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_corrupted_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
     config = smoke_config("vae")
     config.num_steps = 2
-    train.train_and_evaluate(config, str(tmp_path))
+    training.train_and_evaluate(config, str(tmp_path))
     ckpt_dir = tmp_path / "checkpoints" / "2"
     corrupted = []
     for root, _, files in os.walk(ckpt_dir):
@@ -208,7 +208,7 @@ def test_corrupted_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
                 corrupted.append(path)
     assert corrupted
     with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/2 is damaged"):
-        train.train_and_evaluate(config, str(tmp_path))
+        training.train_and_evaluate(config, str(tmp_path))
     assert all(os.path.exists(p) for p in corrupted)
 
 
@@ -217,17 +217,17 @@ def test_resuming_a_workdir_with_another_model_is_refused(tmp_path):
 
     config = smoke_config("lpga")
     config.num_steps = 1
-    train.train_and_evaluate(config, str(tmp_path))
+    training.train_and_evaluate(config, str(tmp_path))
     config.model.z_dim = 7
     with pytest.raises(configs.ConfigError, match="new --workdir"):
-        train.train_and_evaluate(config, str(tmp_path))
+        training.train_and_evaluate(config, str(tmp_path))
 
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_config_chooses_the_strided_conv_implementation(fast):
     config = smoke_config("lpga")
     config.model.fast_layers = fast
-    _, model = train.create_train_state(config, (28, 28, 1))
+    _, model = training.create_train_state(config, (28, 28, 1))
     want = (
         (models.fast_conv, models.fast_conv_transpose, models.fast_dense)
         if fast
@@ -246,11 +246,11 @@ def test_a_torn_metrics_line_is_skipped_by_training_and_report(tmp_path):
     workdir = tmp_path / "lpga" / "seed=0"
     config = smoke_config("lpga")
     config.num_steps = 2
-    train.train_and_evaluate(config, str(workdir))
+    training.train_and_evaluate(config, str(workdir))
     with open(workdir / "metrics.jsonl", "a") as f:
         f.write('{"step": 3, "loss": 0.1')  # torn: no closing brace, no newline
     config.num_steps = 4
-    assert int(train.train_and_evaluate(config, str(workdir)).step) == 4
+    assert int(training.train_and_evaluate(config, str(workdir)).step) == 4
     assert list(curves.read_metrics(str(workdir))) == [2, 4]
     lines = (workdir / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and lines[1] == '{"step": 3, "loss": 0.1'  # kept, not merged
@@ -265,17 +265,17 @@ def test_resuming_with_other_settings_is_refused_unless_asked_and_then_recorded(
     workdir = str(tmp_path / "run")
     config = smoke_config("lpga")
     config.num_steps = 2
-    train.train_and_evaluate(config, workdir)
+    training.train_and_evaluate(config, workdir)
     config.num_steps = 4
     config.objective.update(alpha=0.0, gamma=0.0)
     with pytest.raises(configs.ConfigError) as refused:
-        train.train_and_evaluate(config, workdir)
+        training.train_and_evaluate(config, workdir)
     message = str(refused.value)
     assert "objective.alpha=0.06 -> 0.0" in message and "objective.gamma=0.015 -> 0.0" in message
     assert "--allow_changed_settings" in message and "\n" not in message
     assert evaluate.read_config(workdir).objective.alpha == 0.06  # nothing recorded
 
-    assert int(train.train_and_evaluate(config, workdir, allow_changed_settings=True).step) == 4
+    assert int(training.train_and_evaluate(config, workdir, allow_changed_settings=True).step) == 4
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)
     assert saved["objective"]["alpha"] == 0.06  # the original settings stay
@@ -288,7 +288,7 @@ def test_resuming_with_other_settings_is_refused_unless_asked_and_then_recorded(
     assert report.row_label(record) == "lpga (alpha=beta=0)"
     # resuming again with the settings now in force needs no flag
     config.num_steps = 6
-    assert int(train.train_and_evaluate(config, workdir).step) == 6
+    assert int(training.train_and_evaluate(config, workdir).step) == 6
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@
     python tools/goldens.py compare before.npz after.npz [--rename=terms/vr:lvpga=terms/log_vr]
 
 Each run is the experiment `<dataset>_<objective>.py:smoke` with the architecture set and
-`num_steps=5`, trained by `train.train_and_evaluate` in a temporary workdir (the whole loop:
+`num_steps=5`, trained by `training.train_and_evaluate` in a temporary workdir (the whole loop:
 data order, warm-up, checkpoints, metric files). Recorded per run: every leaf of the final
 params, BatchNorm statistics and optimiser state, and every logged metric at every logged step.
 `compare` prints, per run, whether all leaves are bit-identical and else the largest absolute
@@ -32,7 +32,7 @@ OBJECTIVES = ("vae", "lpga", "vpga", "lvpga")
 def record(out: str) -> None:
     from absl import logging
 
-    from pga_jax import configs, curves, train
+    from pga_jax import configs, curves, training
 
     logging.set_verbosity(logging.WARNING)
     arrays = {}
@@ -42,7 +42,7 @@ def record(out: str) -> None:
             config.model.arch = arch
             config.num_steps = 5
             with tempfile.TemporaryDirectory() as workdir:
-                state = train.train_and_evaluate(config, workdir)
+                state = training.train_and_evaluate(config, workdir)
                 metrics = curves.read_metrics(workdir)
             run = f"{objective}/{arch}"
             tree = {"params": state.params, "batch_stats": state.batch_stats}

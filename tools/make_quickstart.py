@@ -52,7 +52,7 @@ import numpy as np
 from IPython.display import Image, display
 
 import pga_jax
-from pga_jax import images, train
+from pga_jax import images, training
 
 print("JAX", jax.__version__, "on", jax.devices())
 config = pga_jax.get_config(CONFIG, num_steps=NUM_STEPS)
@@ -81,7 +81,7 @@ def show(grid, name):
 
 samples = run.sample(64, seed=0)
 show(images.make_grid(samples, ncols=8), "samples")  # g(z), z ~ N(0, I)
-real = train.load_training_images(config)[:32]
+real = training.load_training_images(config)[:32]
 recons = run.reconstruct(real)
 show(images.make_grid(images.interleave(real, recons), ncols=8), "reconstructions")
 rows = np.concatenate([run.interpolate(real[i], real[i + 1], steps=8) for i in range(0, 8, 2)])
@@ -95,7 +95,7 @@ from pga_jax.fid import score
 
 ref = os.path.join(WORKDIR, "ref_stats.npz")
 if not os.path.exists(ref):
-    real = train.load_training_images(config)[:FID_REF_IMAGES]
+    real = training.load_training_images(config)[:FID_REF_IMAGES]
     score.save_stats(ref, score.compute_stats(real, score.get_feature_fn()))
 fid = run.fid(FID_SAMPLES, ref=ref)
 print(f"FID {fid['fid']:.2f} (N={fid['n']})")""",

@@ -7,7 +7,8 @@ tolerances (tests/same_run.py).
 For each experiment's smoke config and each data seed, the same run (the config's init, its
 train_step on `steps` synthetic uniform batches) is taken three ways: in float32 as this
 process compiles it (with Eigen's convolutions on AVX-512 CPUs, with XLA's default ones under
-PGA_JAX_CPU_EIGEN_CONVOLUTIONS=0: pga_jax/xla_cpu.py), in float32 from parameters nudged by one
+PGA_JAX_CPU_EIGEN_CONVOLUTIONS=0: pga_jax/cpu/xla_options.py), in float32 from parameters nudged
+by one
 ulp, and in float64 (the same random draws: they are sampled in float32 and widened). Printed
 per step count: the largest difference of any parameter leaf over that leaf's largest |value|
 (the tests' scaled difference), nudged vs float32 and float32 vs float64, worst over the seeds,
@@ -26,7 +27,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pga_jax import configs, models, train, xla_cpu  # noqa: E402
+from pga_jax import configs, models, training  # noqa: E402
+from pga_jax.cpu import xla_options  # noqa: E402
 
 
 def scaled_difference(a, b) -> float:
@@ -67,12 +69,12 @@ def runs(experiment: str, steps: list[int], seeds: list[int]) -> dict:
     """{step: {"nudged": worst, "float64": worst, "other_seed": worst}} over the data seeds."""
     config = configs.load_experiment(experiment, "smoke")
     shape = models.OUTPUT_SHAPES[config.model.arch]
-    state, model = train.create_train_state(config, shape)
+    state, model = training.create_train_state(config, shape)
     other = configs.load_experiment(experiment, "smoke")
     other.seed = config.seed + 1
-    other_state, _ = train.create_train_state(other, shape)
+    other_state, _ = training.create_train_state(other, shape)
     hparams = configs.objective_hparams(config)
-    step32 = train.make_train_step(model)
+    step32 = training.make_train_step(model)
     copy = lambda s: jax.tree.map(jnp.array, s)  # noqa: E731 - the step donates its state
     nudge = lambda p: jax.tree.map(lambda a: jnp.nextafter(a, jnp.inf), p)  # noqa: E731
     batches = {}
@@ -95,7 +97,7 @@ def runs(experiment: str, steps: list[int], seeds: list[int]) -> dict:
                     jax.device_get(u.params) for u in (a, b, c)
                 )
     with jax.enable_x64(True), _float32_draws():
-        step64 = jax.jit(lambda st, x, h: train.train_step(st, x, h, model))
+        step64 = jax.jit(lambda st, x, h: training.train_step(st, x, h, model))
         out = {t: {"nudged": 0.0, "float64": 0.0, "other_seed": np.inf} for t in steps}
         for s in seeds:
             a = _widened(state)
@@ -119,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    eigen = xla_cpu.eigen_convolutions()
+    eigen = xla_options.eigen_convolutions()
     print(f"convolutions: {'Eigen' if eigen else 'XLA default (YNNPACK)'}; seeds {seeds}")
     print("experiment    steps  nudged-vs-f32  f32-vs-f64  other-seed (min)")
     for experiment in args.experiments.split(","):

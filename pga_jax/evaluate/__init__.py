@@ -56,10 +56,9 @@ from pga_jax import (
     errors,
     images,
     sharding,
-    train,
+    training,
     workdirs,
     writers,
-    xla_cpu,
 )
 
 _NO_REF = (
@@ -89,8 +88,8 @@ class Run:
 
     workdir: str
     config: ml_collections.ConfigDict
-    state: train.TrainState
-    model: train.Model
+    state: training.TrainState
+    model: training.Model
 
     @property
     def step(self) -> int:
@@ -146,7 +145,7 @@ def load_run(
     config = read_config(workdir, step) if config is None else config
     _require_checkpoint(workdir)
     # the networks only: no optimiser state
-    loaded = train.load_for_inference(config, workdir, step)
+    loaded = training.load_for_inference(config, workdir, step)
     if loaded is None:
         raise EvaluationError(_NO_CHECKPOINT.format(workdir=workdir))
     return Run(workdir, config, *loaded)
@@ -155,15 +154,6 @@ def load_run(
 def _require_checkpoint(workdir: str) -> None:
     if workdirs.latest_checkpoint_step(workdir) is None:
         raise EvaluationError(_NO_CHECKPOINT.format(workdir=workdir))
-
-
-def make_encode(model: train.Model):
-    """jitted (state, x) -> mu_phi(x)."""
-
-    def encode(state, x):
-        return model.networks(state).encode(x)[0]
-
-    return xla_cpu.jit(encode)
 
 
 def interpolate(z_a: np.ndarray, z_b: np.ndarray, steps: int) -> np.ndarray:
@@ -198,7 +188,7 @@ def held_out_images(config: ml_collections.ConfigDict, split: str, num: int, see
     """`num` distinct images of `split` in [-1, 1], drawn with `seed` (float32 NHWC)."""
     cfg = ml_collections.ConfigDict(config.to_dict())
     cfg.data.split = split
-    pool = train.load_training_images(cfg)
+    pool = training.load_training_images(cfg)
     if len(pool) < num:
         raise EvaluationError(
             f"split {split!r} of {config.dataset} has {len(pool)} images, fewer than the {num} "
@@ -434,8 +424,8 @@ def _generate(job: _Job, opts) -> None:
     """Restores the run of `job` and makes its grids and, when scored or saved, FID samples."""
     run = load_run(job.workdir, job.config)
     model, job.step = run.model, run.step
-    generate, reconstruct = train.make_generate(model), train.make_reconstruct(model)
-    encode = make_encode(model)
+    generate, reconstruct = training.make_generate(model), training.make_reconstruct(model)
+    encode = training.make_encode(model)
     key_fid, key_grid, key_prior = jax.random.split(jax.random.PRNGKey(opts.seed), 3)
     logging.info("Evaluating %s at step %d", job.workdir, run.step)
 
@@ -467,7 +457,7 @@ def _generate(job: _Job, opts) -> None:
         logging.warning("FID skipped: %s", job.skipped)
     if job.ref_path is not None or opts.save_samples:
         batch = min(job.config.fid_batch_size, opts.num_samples)
-        job.samples = train.generate_samples(  # split over this process's devices
+        job.samples = training.generate_samples(  # split over this process's devices
             run.state, model, generate, opts.num_samples, batch, key_fid, sharding.data_placement()
         )
     if job.ref_path is not None:

@@ -8,7 +8,7 @@ import sys
 
 from absl import app, flags, logging
 
-from pga_jax import checkpointing, errors, workdirs
+from pga_jax import checkpointing, cpu, errors, workdirs
 from pga_jax.evaluate import evaluate_many, expand_workdirs
 from pga_jax.fid import resize
 
@@ -46,6 +46,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     logging.get_absl_handler().addFilter(checkpointing.QuietOrbax())
+    cpu.setup()  # the CPU's process settings, before jax starts
     try:
         workdir_list = expand_workdirs(FLAGS.workdir)
         results = evaluate_many(

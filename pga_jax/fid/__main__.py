@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import atomic, data, errors
+from pga_jax import atomic, cpu, data, errors
 from pga_jax.fid import reference, resize, score, weights
 
 _IMAGES = flags.DEFINE_list("images", [], "Image files / folders (.npz, .npy, dir).")
@@ -219,6 +219,7 @@ _COMMANDS = {
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in _COMMANDS:
         raise app.UsageError(f"usage: python -m pga_jax.fid {{{'|'.join(_COMMANDS)}}} --flags")
+    cpu.setup()  # the CPU's process settings, before jax starts
     try:
         _COMMANDS[argv[1]]()
     except (errors.UserError, ValueError, OSError) as e:

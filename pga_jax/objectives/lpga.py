@@ -57,7 +57,7 @@ class LPGA(PGAObjective):
         # L_nll^theta: decoder through a frozen encoder, at z = sg(z), delta uniform on S(eps).
         z_sg = jax.lax.stop_gradient(z)
         eps = losses.nll_sphere_radius(z.shape[-1], hp.nll_eps_scale)
-        delta = losses.sphere_noise(k_delta, z.shape, eps)
+        delta = losses.sphere_noise(k_delta, z.shape, eps, z.dtype)
         h_z = nets.h(z_sg, frozen_encoder=True)
         h_z_delta = nets.h(z_sg + delta, frozen_encoder=True)
         terms[NLL_DEC.name] = losses.nll_decoder(h_z, h_z_delta, eps)

@@ -65,7 +65,7 @@ class LVPGA(PGAObjective):
         terms[NLL_ENC.name] = losses.nll_encoder(mu)
         mu_sg = jax.lax.stop_gradient(mu)
         std = jnp.exp(0.5 * logvar) + STD_FLOOR
-        delta = jax.random.normal(k_noise, mu.shape) * std
+        delta = losses.standard_normal(k_noise, mu) * std
         h_z = nets.h(mu_sg, frozen_encoder=True)
         h_z_delta = nets.h(mu_sg + delta, frozen_encoder=True)
         terms[LOG_VR.name] = losses.log_volume_ratio(

@@ -65,7 +65,7 @@ class PGAObjective(Objective):
         """
         mu, logvar = nets.encode(x, update_stats=True)
         x_hat = nets.decode(mu, update_stats=True)
-        z_prior = jax.random.normal(rng, mu.shape)
+        z_prior = losses.standard_normal(rng, mu)
         terms = {
             REC.name: losses.data_reconstruction(x, x_hat),
             LR_PRIOR.name: losses.latent_reconstruction(

@@ -10,7 +10,6 @@ data in [-1, 1]) is tuned, as in the paper.
 from __future__ import annotations
 
 import flax
-import jax
 import jax.numpy as jnp
 
 from pga_jax import losses
@@ -37,7 +36,7 @@ class VAE(Objective):
 
     def compute_terms(self, hp, nets, x, rng):
         mu, logvar = nets.encode(x, update_stats=True)
-        z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape)
+        z = mu + jnp.exp(0.5 * logvar) * losses.standard_normal(rng, mu)
         x_hat = nets.decode(z, update_stats=True)
         return {
             VAE_REC.name: losses.data_reconstruction(x, x_hat),

@@ -53,7 +53,7 @@ class VPGA(PGAObjective):
         k_pga, k_noise = jax.random.split(rng)
         terms, mu, logvar = self.pga_terms(nets, x, k_pga)
         mu_sg = jax.lax.stop_gradient(mu)
-        z_noise = jnp.exp(0.5 * logvar) * jax.random.normal(k_noise, mu.shape)  # reparam.: phi
+        z_noise = jnp.exp(0.5 * logvar) * losses.standard_normal(k_noise, mu)  # reparam.: phi
         z_hat = nets.h(mu_sg, frozen_encoder=True)
         h_z_noisy = nets.h(mu_sg + z_noise, frozen_encoder=True)
         scale = jax.lax.stop_gradient(losses.batch_rms(mu))

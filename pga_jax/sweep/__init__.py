@@ -21,7 +21,7 @@ starting the same command again. A failed run is reported and the sweep goes on 
 evaluation joined by `&&`), for a cluster scheduler, and runs nothing.
 
 `--population` trains the unfinished runs together in this process as one population
-(`train.train_population`: one stacked state, one compiled program; the runs may differ only in
+(`training.train_population`: one stacked state, one compiled program; the runs may differ only in
 seed and the objective's numbers, else a one-line error names the key), with the same grid,
 workdirs and skip / resume rules; a member whose loss goes NaN/inf is frozen and the others go
 on. With `--evaluate`, one `pga_jax.evaluate` over all their workdirs then scores every
@@ -41,7 +41,7 @@ import sys
 import ml_collections
 from absl import logging
 
-from pga_jax import configs, errors, population, train, workdirs
+from pga_jax import configs, errors, population, training, workdirs
 
 CONFIG_PREFIX = "--config."
 _SAFE = re.compile(r"[^A-Za-z0-9._+\-=,]")
@@ -257,7 +257,7 @@ def run_population(
             "population of %d runs (%d already finished)", len(to_train), len(runs) - len(to_train)
         )
         try:
-            train.train_population(
+            training.train_population(
                 run_configs, [r.workdir for r in to_train], member_axis=member_axis
             )
         except population.PopulationError as e:

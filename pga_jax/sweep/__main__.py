@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags
 
-from pga_jax import errors
+from pga_jax import cpu, errors
 from pga_jax.sweep import CONFIG_PREFIX, execute, plan, run_population
 
 __doc__ = sys.modules["pga_jax.sweep"].__doc__
@@ -52,6 +52,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    cpu.setup()  # the CPU's process settings, before jax starts
     try:
         runs = plan(
             FLAGS.config,

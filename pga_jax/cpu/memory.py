@@ -21,8 +21,9 @@ longer run ahead of Python (a step, which waits for its inputs anyway, gains not
 on a CPU).
 
 Both settings must be made before jax starts its CPU client (the dispatch thread's arena and the
-client's options are fixed then): `xla_cpu` calls `reuse()` when it is first imported, which
-every pga_jax module that computes does first. Applied only where all of these hold:
+client's options are fixed then). Nothing makes them on import: `pga_jax.cpu.setup()` calls
+`reuse()`, and the command-line tools and `pga_jax.train` call that first. Applied only where
+all of these hold:
 
 - the C library is glibc (Linux) and PGA_JAX_CPU_REUSE_MEMORY is not 0;
 - the CPU will be the default backend: JAX_PLATFORMS, if set, starts with `cpu`, or no

@@ -43,47 +43,17 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from pga_jax import cpu_memory
-
-cpu_memory.reuse()  # before jax's CPU client starts: see cpu_memory.py
+from pga_jax.cpu.identity import cpu_identity
 
 FIELD = "xla_cpu_experimental_ynn_fusion_type"
 # Dots stay in YNNPACK; convolutions go to XLA's Eigen runtime.
 EIGEN_CONVOLUTIONS = {FIELD: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 SWITCH = "PGA_JAX_CPU_EIGEN_CONVOLUTIONS"  # unset: where measured; 0: nowhere; 1: any CPU
 MEASURED_FLAG = "avx2"  # the CPU flag every machine measured faster has
-
-
-class CpuIdentity(NamedTuple):
-    """What /proc/cpuinfo says the CPU is: its vendor_id, cpu family and flags."""
-
-    vendor: str
-    family: int | None
-    flags: frozenset[str]
-
-
-def cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> CpuIdentity:
-    """The CPU as /proc/cpuinfo gives it; ("", None, {}) without that file."""
-    vendor, family, flags = "", None, frozenset()
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "vendor_id":
-                    vendor = value.strip()
-                elif key == "cpu family" and value.strip().isdigit():
-                    family = int(value)
-                elif key == "flags":
-                    flags = frozenset(value.split())
-    except OSError:
-        pass
-    return CpuIdentity(vendor, family, flags)
 
 
 def _has_measured_flag(cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -108,8 +78,3 @@ def compiler_options() -> dict | None:
 def eigen_convolutions() -> bool:
     """Whether network functions are compiled with convolutions in Eigen (layers.up's form)."""
     return compiler_options() is not None
-
-
-def jit(fun, **kwargs):
-    """jax.jit with `compiler_options()`: every jitted function that runs the networks."""
-    return jax.jit(fun, compiler_options=compiler_options(), **kwargs)

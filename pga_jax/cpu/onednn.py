@@ -44,13 +44,22 @@ layers.dense_wgrad (a dense layer's kernel gradient x^T y_bar, contracting the b
 8.9 against 6.4 at batch 64; 1024 x 6272: 19.2 / 13.7 and 6.5 / 5.9. The forward and input
 products stay in YNNPACK (4.5 against sgemm's 5.4 ms at batch 64).
 
-`enabled()` follows PGA_JAX_CPU_ONEDNN: 0 never; 1 wherever it builds (an error naming the fix
-where it does not); unset: only on the kinds of CPU measured faster (`MEASURED`: Intel CPUs with
-AVX-512, and AMD's Zen 4, whose conv_mnist steps ran 1.01-1.30x faster with them than with
-XLA's forms; docs/benchmarks.md), quietly falling back to XLA's convolutions where it does not
-build. Exact as XLA's forms are: the same maps with float32 sums in another order
-(tests/onednn_test.py checks them against lax's convolution and its transposes, the matmul
-against float64, and the layers against flax's nn.Conv / nn.ConvTranspose / nn.Dense with them).
+`enabled()` follows PGA_JAX_CPU_ONEDNN: unset or 0, never (the default); 1, wherever it builds
+(an error naming the fix where it does not); auto, only on the kinds of CPU measured faster
+(`MEASURED`: Intel CPUs with AVX-512, and AMD's Zen 4, whose conv_mnist steps ran 1.01-1.30x
+faster with them than with XLA's forms; docs/benchmarks.md), quietly falling back to XLA's
+convolutions where it does not build (one log line says so).
+
+Opt-in, because it gives up two things the default keeps (docs/cpu_performance.md):
+- `jax.export` of the networks: a serialized program cannot carry these custom calls;
+- precision: the same maps with float32 sums in another order, and on an Intel AVX-512 CPU with
+  XLA's Eigen convolutions beside them the conv_32 + BatchNorm step's gradient is ~1e-3 from a
+  float64 computation of the same loss, against ~1e-6 without them (tests/accuracy_test.py
+  measures it where the maps build).
+Every other transformation composes: the layers differentiate these maps by their own rules
+(layers.py), never through the custom call, so jvp, a gradient of a gradient and vmap work with
+them on. tests/onednn_test.py checks them against lax's convolution and its transposes, the
+matmul against float64, and the layers against flax's nn.Conv / nn.ConvTranspose / nn.Dense.
 """
 
 from __future__ import annotations
@@ -68,9 +77,9 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from pga_jax import xla_cpu
+from pga_jax.cpu.identity import cpu_identity
 
-SWITCH = "PGA_JAX_CPU_ONEDNN"  # unset: where measured; 0: never; 1: wherever it builds
+SWITCH = "PGA_JAX_CPU_ONEDNN"  # unset or 0: never; 1: wherever it builds; auto: where measured
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
 TARGETS = {
     "down": "PgaConvDown",
@@ -150,7 +159,7 @@ def _load() -> None:
 
 
 def _cpu_measured(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    cpu = xla_cpu.cpu_identity(cpuinfo)
+    cpu = cpu_identity(cpuinfo)
     return any(
         cpu.vendor == vendor and family in (None, cpu.family) and flag in cpu.flags
         for vendor, family, flag in MEASURED
@@ -161,17 +170,17 @@ def _cpu_measured(cpuinfo: str = "/proc/cpuinfo") -> bool:
 def enabled() -> bool:
     """Whether layers' convolution maps and dense kernel gradients may run in oneDNN (see the
     module docstring)."""
-    switch = os.environ.get(SWITCH)
-    if switch == "0" or jax.default_backend() != "cpu":
+    switch = os.environ.get(SWITCH, "0")
+    if switch not in ("1", "auto") or jax.default_backend() != "cpu":
         return False
-    if switch != "1" and not _cpu_measured():
+    if switch == "auto" and not _cpu_measured():
         return False
     try:
         _load()
     except (OneDNNUnavailable, OSError) as e:
         if switch == "1":
             raise OneDNNUnavailable(f"{SWITCH}=1: {e}") from e
-        logging.info("XLA's convolutions, not oneDNN's: %s", e)
+        logging.warning("%s=auto: XLA's convolutions, not oneDNN's: %s", SWITCH, e)
         return False
     return True
 

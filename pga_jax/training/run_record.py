@@ -1,0 +1,102 @@
+"""The run record of a workdir: config.json written once, the resume policy (what must match to
+resume, which settings may change and from which step), and the flat view of a config that
+TensorBoard's hparams show."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import ml_collections
+from absl import logging
+
+from pga_jax import atomic, configs, distributed
+
+# What a checkpoint's meaning depends on (model.fast_layers may change: same parameters).
+STRUCTURAL_KEYS = (
+    "dataset",
+    "model.arch",
+    "model.z_dim",
+    "model.bn",
+    "model.resnet_dim",
+    "model.width",
+    "data.celeba_crop",
+    "objective.name",
+    "seed",
+    "batch_size",
+)
+CONFIG_FILE = "config.json"
+# Written to a frozen member's workdir: the step whose loss was not finite and why.
+FAILURE_FILE = "failure.json"
+
+
+def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes config.json once; refuses to resume a workdir trained with another model."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    current = json.loads(config.to_json_best_effort())
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+
+        def get(d, dotted):
+            for part in dotted.split("."):
+                d = d.get(part, {}) if isinstance(d, dict) else None
+            return configs.ADDED_FIELDS.get(dotted) if d == {} else d  # an older run's
+
+        for key in STRUCTURAL_KEYS:
+            if get(saved, key) != get(current, key):
+                raise configs.ConfigError(
+                    f"{workdir} holds a run with {key}={get(saved, key)!r}, not "
+                    f"{get(current, key)!r}; use a new --workdir to start a different run"
+                )
+    elif distributed.is_primary():
+        os.makedirs(workdir, exist_ok=True)
+        atomic.write_json(path, current)
+    distributed.barrier("config.json")  # the other processes read it next
+
+
+def check_same_settings(
+    config: ml_collections.ConfigDict, workdir: str, start: int, allow_changes: bool
+) -> None:
+    """Refuses to resume at step `start` with other objective / optimiser values than the run
+    had, unless `allow_changes`: then config.json records the change with its step."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    with open(path) as f:
+        saved = json.load(f)
+    current = json.loads(config.to_json_best_effort())
+    diff = configs.changed_settings(configs.in_force(saved, start + 1).to_dict(), current)
+    if not diff or start == 0 and not saved.get(configs.CHANGES):
+        if diff and distributed.is_primary():  # nothing trained: the new settings apply
+            atomic.write_json(path, current)
+        return
+    listed = ", ".join(f"{k}={old!r} -> {new!r}" for k, (old, new) in diff.items())
+    if not allow_changes:
+        raise configs.ConfigError(
+            f"{workdir} was trained to step {start} with other settings ({listed}); pass "
+            "--allow_changed_settings to change them from here on (config.json records it), "
+            "or use a new --workdir"
+        )
+    saved.setdefault(configs.CHANGES, []).append(
+        {"step": start, "set": {k: new for k, (_, new) in diff.items()}}
+    )
+    if distributed.is_primary():
+        atomic.write_json(path, saved)
+    logging.warning(
+        "Settings changed from step %d on: %s (recorded in %s)", start + 1, listed, path
+    )
+
+
+def flat_hparams(config: ml_collections.ConfigDict) -> dict:
+    """{dotted.name: value} of a config's scalar fields (TensorBoard's hparams)."""
+    flat = {}
+
+    def visit(prefix, node):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, ml_collections.ConfigDict):
+                visit(key + ".", v)
+            elif isinstance(v, int | float | str | bool):
+                flat[key] = v
+
+    visit("", config)
+    return flat
