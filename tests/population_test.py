@@ -24,6 +24,7 @@ from pga_jax import (
     workdirs,
 )
 from pga_jax.fid import score
+from pga_jax.training import loop
 
 import same_run
 from fakes import TinyFeatures
@@ -81,7 +82,7 @@ def test_steps_per_call_do_not_change_the_run(tmp_path):
         config.steps_per_dispatch = k
         # one step per call: a checkpoint of every step (does not change the schedule)
         config.checkpoint_every, config.keep_checkpoints = (1, 12) if k == 1 else (12, 2)
-        states, _ = training._train(
+        states, _ = loop._train(
             [config], [str(tmp_path / name)], allow_changed_settings=False, members=None, scan=scan
         )
         return states[0]
