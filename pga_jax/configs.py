@@ -311,6 +311,9 @@ def upgrade(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 # allow_changed_settings=True)): [{"step": S, "set": {"objective.alpha": 0.0, ...}}, ...], each
 # in force for the steps after S.
 CHANGES = "changes"
+# config.json's record of how each start of the run computes, where it differs from the start
+# before (training/run_record.py): [{"step": S, "backend": "cpu", "onednn": false, ...}, ...].
+RUNTIME = "runtime"
 # The blocks whose values change what a run learns: resuming with others is refused unless asked.
 TRAINING_BLOCKS = ("objective", "optim")
 
@@ -329,7 +332,8 @@ def flatten(d: dict, prefix: str = "") -> dict:
 def settings_at(saved: dict, step: int) -> dict:
     """The settings of a run's config.json in force at training step `step`: the original
     ones with every recorded change made before `step` applied (and no `changes` key)."""
-    settings = json.loads(json.dumps({k: v for k, v in saved.items() if k != CHANGES}))
+    records = (CHANGES, RUNTIME)
+    settings = json.loads(json.dumps({k: v for k, v in saved.items() if k not in records}))
     for change in saved.get(CHANGES, []):
         if change["step"] < step:
             for dotted, value in change["set"].items():

@@ -1,7 +1,9 @@
 """The layout of a run's workdir, read without loading JAX or TensorFlow (sweeps, reports).
 
-WORKDIR/config.json            the run's config (train.py, written once; settings changed on
-                               a resume are appended under "changes", configs.settings_at)
+WORKDIR/config.json            the run's config (training/run_record.py, written once; settings
+                               changed on a resume are appended under "changes",
+                               configs.settings_at; the backend and CPU paths of each start
+                               that computes differently from the last, under "runtime")
 WORKDIR/checkpoints/<step>/    orbax checkpoints (checkpointing.py)
 WORKDIR/checkpoint_manifests/  <step>.json: size and sha256 of each checkpoint file
 WORKDIR/bad_checkpoints/       checkpoints that failed verification, moved aside by training

@@ -258,6 +258,35 @@ def test_a_torn_metrics_line_is_skipped_by_training_and_report(tmp_path):
     assert (tmp_path / "report" / "curves.png").exists()
 
 
+def test_config_json_records_how_each_start_computes(tmp_path, monkeypatch):
+    """The backend and CPU paths (oneDNN on or off, XLA's options) with the step they apply
+    from; a resume that computes the same way adds nothing."""
+    from pga_jax import cpu, evaluate
+    from pga_jax.cpu import xla_options
+
+    workdir = str(tmp_path / "run")
+    config = smoke_config("vae")
+    config.num_steps = 1
+
+    def runtime():
+        with open(os.path.join(workdir, "config.json")) as f:
+            return json.load(f)["runtime"]
+
+    training.train_and_evaluate(config, workdir)
+    options = xla_options.compiler_options()
+    first = {"step": 0, "backend": "cpu", "xla_compile_options": options, "onednn": False}
+    assert runtime() == [first]
+    config.num_steps = 2
+    training.train_and_evaluate(config, workdir)
+    assert runtime() == [first]  # computed the same way: nothing new
+    paths = cpu.paths()
+    monkeypatch.setattr(cpu, "paths", lambda: {**paths, "onednn": True})  # as if switched on
+    config.num_steps = 2  # already there: the loop opens the run and trains nothing
+    training.train_and_evaluate(config, workdir)
+    assert runtime() == [first, {**first, "step": 2, "onednn": True}]
+    assert "runtime" not in evaluate.read_config(workdir)  # a record, not a setting
+
+
 def test_resuming_with_other_settings_is_refused_unless_asked_and_then_recorded(tmp_path):
     """Issue 19.3: alpha = gamma = 0 on a resume would silently make an LPGA run an ablation."""
     from pga_jax import evaluate, report

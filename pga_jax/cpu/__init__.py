@@ -24,11 +24,17 @@ def setup() -> dict[str, bool]:
 
 
 def paths() -> dict[str, object]:
-    """Which CPU paths this process uses, for the run record: XLA's compile options and
-    whether oneDNN's maps are on."""
+    """How this process computes the networks, for the run record: the backend and, on a CPU,
+    XLA's compile options and whether oneDNN's maps are on."""
+    import jax  # noqa: PLC0415
+
     from pga_jax.cpu import onednn, xla_options  # noqa: PLC0415
 
+    backend = jax.default_backend()
+    if backend != "cpu":
+        return {"backend": backend}
     return {
+        "backend": backend,
         "xla_compile_options": xla_options.compiler_options(),
         "onednn": onednn.enabled(),
     }

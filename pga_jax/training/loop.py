@@ -29,6 +29,7 @@ from pga_jax import (
     atomic,
     checkpointing,
     configs,
+    cpu,
     curves,
     data,
     dispatch,
@@ -77,6 +78,7 @@ def _open_member(config, workdir, allow_changed_settings, train_images, placemen
         logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)
     start = int(state.step)
     run_record.check_same_settings(config, workdir, start, allow_changed_settings)
+    run_record.record_runtime(workdir, start, cpu.paths())
     writer = writers.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
         writer.write_hparams(run_record.flat_hparams(config))

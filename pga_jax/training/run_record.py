@@ -86,6 +86,21 @@ def check_same_settings(
     )
 
 
+def record_runtime(workdir: str, start: int, runtime: dict) -> None:
+    """Appends to config.json how the run computes from step `start` on (cpu.paths(): the
+    backend, the CPU's compile options and oneDNN), unless the last record says the same."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    with open(path) as f:
+        saved = json.load(f)
+    records = saved.setdefault(configs.RUNTIME, [])
+    if records and {k: v for k, v in records[-1].items() if k != "step"} == runtime:
+        return
+    records.append({"step": start, **runtime})
+    if distributed.is_primary():
+        atomic.write_json(path, saved)
+    logging.info("From step %d: %s (recorded in %s)", start, runtime, path)
+
+
 def flat_hparams(config: ml_collections.ConfigDict) -> dict:
     """{dotted.name: value} of a config's scalar fields (TensorBoard's hparams)."""
     flat = {}
