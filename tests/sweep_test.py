@@ -6,6 +6,7 @@ import os
 import pytest
 
 from pga_jax import configs, curves, sweep, training
+from pga_jax.sweep import grid
 
 from cli_helper import run_module
 
@@ -85,14 +86,14 @@ def test_a_failed_run_does_not_stop_the_sweep(tmp_path, monkeypatch):
         calls.append(command)
         return 1 if len(calls) == 1 else 0
 
-    monkeypatch.setattr(sweep.subprocess, "call", fake_call)
+    monkeypatch.setattr(grid.subprocess, "call", fake_call)
     assert sweep.execute(runs, CONFIG, with_eval=False, eval_args=[], dry_run=False) == 1
     assert [c[c.index("-m") + 1] for c in calls] == ["pga_jax.main", "pga_jax.main"]
     assert [c[-1] for c in calls] == ["--config.objective.alpha=0", "--config.objective.alpha=0.5"]
 
 
 def test_run_names_encode_the_settings():
-    assert sweep._short_names(["a.x", "b.x", "c.y"]) == {"a.x": "a.x", "b.x": "b.x", "c.y": "y"}
+    assert grid._short_names(["a.x", "b.x", "c.y"]) == {"a.x": "a.x", "b.x": "b.x", "c.y": "y"}
     assert sweep.run_name((("objective.alpha", "0"),), 1, {"objective.alpha": "alpha"}) == (
         "alpha=0,seed=1"
     )

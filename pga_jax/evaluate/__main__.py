@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 
 from pga_jax import checkpointing, cpu, errors, workdirs
-from pga_jax.evaluate import evaluate_many, expand_workdirs
+from pga_jax.evaluate.evaluation import evaluate_many, expand_workdirs
 from pga_jax.fid import resize
 
 __doc__ = sys.modules["pga_jax.evaluate"].__doc__

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 
 from pga_jax import errors
-from pga_jax.report import write_report
+from pga_jax.report.table import write_report
 
 __doc__ = sys.modules["pga_jax.report"].__doc__
 

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 
 from pga_jax import cpu, errors
-from pga_jax.sweep import CONFIG_PREFIX, execute, plan, run_population
+from pga_jax.sweep.grid import CONFIG_PREFIX, execute, plan, run_population
 
 __doc__ = sys.modules["pga_jax.sweep"].__doc__
 
