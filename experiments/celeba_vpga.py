@@ -16,5 +16,7 @@ from pga_jax import configs
 def get_config(arg=None):
     config = configs.base_config("celeb_a", "vpga")
     config.objective.update(alpha=0.03, beta=0.01, vrec=0.01, eta=0.002)
-    config.num_steps = configs.steps_for_epochs("celeb_a", 60, config.batch_size)  # 60 epochs
+    config.num_steps = configs.steps_for_epochs(
+        "celeb_a", 60, config.get_ref("batch_size")
+    )  # 60 epochs
     return configs.finalize(config, arg)

@@ -49,8 +49,11 @@ _DATASET_DEFAULTS = {
 }
 
 
-def steps_for_epochs(dataset: str, epochs: int, batch_size: int) -> int:
-    return epochs * (data.train_size(dataset) // batch_size)
+def steps_for_epochs(dataset: str, epochs: int, batch_size):
+    """Steps of `epochs` passes over the dataset at `batch_size`: an int, or, given the config's
+    reference to its batch size (`c.get_ref("batch_size")`), a value that follows it until
+    num_steps is set itself."""
+    return (data.train_size(dataset) // batch_size) * epochs
 
 
 def objective_class(name: str) -> type[objectives.Objective]:
@@ -108,7 +111,8 @@ def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
     c.optim.decoder_lr_scale = 1.0
 
     c.batch_size = 64
-    c.num_steps = steps_for_epochs(dataset, d["epochs"], c.batch_size)
+    # follows batch_size (--config.batch_size=128 halves it) unless num_steps is set itself
+    c.num_steps = steps_for_epochs(dataset, d["epochs"], c.get_ref("batch_size"))
     # Training steps per jitted call (K; a lax.scan on the device); the host acts only between
     # calls, which end at every log / image / FID / checkpoint step. 0: 1 on a CPU (XLA runs
     # convolutions in loops slowly there, see dispatch.py), 50 on GPUs and TPUs.
@@ -154,7 +158,7 @@ FIELD_DOCS = {
     "optim.encoder_lr_scale": "multiplier of the encoder's learning rate",
     "optim.decoder_lr_scale": "multiplier of the decoder's learning rate",
     "batch_size": "images per step",
-    "num_steps": "training steps",
+    "num_steps": "training steps (by default the reference epochs at batch_size: follows it)",
     "steps_per_dispatch": "steps per jitted call (0: 1 on a CPU, 50 elsewhere)",
     "mesh.members": "devices a population's runs are split over (0: automatic)",
     "mesh.data": "devices the batch is split over (0: automatic, all for one run)",

@@ -136,6 +136,12 @@ def test_print_config_prints_fields_with_overrides_and_exits():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "num_steps = 7" in result.stdout and "objective.eta = " in result.stdout
+    # num_steps follows the batch size given on the command line (600 epochs of 60,000)
+    result = run_module(
+        "pga_jax.main", f"--config={config}", "--config.batch_size=128", "--print_config"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"num_steps = {600 * (60_000 // 128)} " in result.stdout
 
 
 def test_a_wheel_install_loads_configs_by_name(tmp_path):

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+import pga_jax
 from pga_jax import configs
 
 EXPERIMENTS = configs.EXPERIMENTS_DIR
@@ -216,3 +217,16 @@ def test_unknown_key_and_wrong_type_are_refused_by_the_config():
         _ = c.objective.alhpa
     with pytest.raises(TypeError):
         c.batch_size = "64"
+
+
+def test_num_steps_follows_the_batch_size_unless_set():
+    """The epochs of the reference settings stay the epochs at another batch size; a
+    num_steps given itself wins, whichever is given first."""
+    assert pga_jax.get_config("mnist_lpga").num_steps == 600 * (60_000 // 64)
+    assert pga_jax.get_config("mnist_lpga", batch_size=128).num_steps == 600 * (60_000 // 128)
+    assert pga_jax.get_config("celeba_vpga", batch_size=32).num_steps == 60 * (202_599 // 32)
+    assert pga_jax.get_config("mnist_lpga", num_steps=500, batch_size=128).num_steps == 500
+    config = configs.load_experiment("mnist_lpga", None)
+    config.num_steps = 500
+    config.batch_size = 128
+    assert config.num_steps == 500
