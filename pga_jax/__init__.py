@@ -23,8 +23,7 @@ def get_config(name: str, **overrides):
     An unknown field is a one-line ConfigError."""
     from pga_jax import configs, sweep  # noqa: PLC0415  (keeps `import pga_jax` light)
 
-    path, _, variant = name.partition(":")
-    config = configs.load_experiment(path, variant or None)
+    config = configs.load_experiment(*configs.split_variant(name))
     for key, value in overrides.items():
         dotted = key.replace("__", ".")
         try:

@@ -39,6 +39,29 @@ class ConfigError(errors.UserError, ValueError):
     """A config that cannot run; the message says which field to change."""
 
 
+def split_variant(spec: str) -> tuple[str, str | None]:
+    """ "path_or_name:variant" -> (path_or_name, variant or None): how every entry point names
+    an experiment and its variant (`experiments/mnist_lpga.py:smoke`, `cifar_vpga`)."""
+    path, _, variant = spec.partition(":")
+    return path, variant or None
+
+
+def walk(tree, dotted: str, create: bool = False):
+    """(the node holding the last part of `dotted`, that part) in a nested dict or ConfigDict:
+    `walk(d, "model.z_dim")` is (d["model"], "z_dim"). A missing node is made (an empty dict)
+    when `create`, else the node is None."""
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        if not isinstance(node, dict | ml_collections.ConfigDict):
+            return None, leaf
+        if create:
+            node = node.setdefault(part, {})
+        else:
+            node = node.get(part)
+    return (node if isinstance(node, dict | ml_collections.ConfigDict) else None), leaf
+
+
 # Settings shared by all objectives on a dataset (original code's README and argparse defaults);
 # an objective may declare its own z_dim per dataset (LPGA: 12 on MNIST).
 _DATASET_DEFAULTS = {
@@ -301,10 +324,7 @@ def upgrade(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     cls = objective_class(c.objective.name)
     d = c.to_dict()
     for dotted, value in ADDED_FIELDS.items():
-        *blocks, name = dotted.split(".")
-        node = d
-        for block in blocks:
-            node = node.setdefault(block, {})
+        node, name = walk(d, dotted, create=True)
         node.setdefault(name, value)
     c = ml_collections.ConfigDict(d)
     c.objective = ml_collections.ConfigDict(cls.upgrade(c.objective.to_dict()))
@@ -341,10 +361,7 @@ def settings_at(saved: dict, step: int) -> dict:
     for change in saved.get(CHANGES, []):
         if change["step"] < step:
             for dotted, value in change["set"].items():
-                *parents, leaf = dotted.split(".")
-                node = settings
-                for part in parents:
-                    node = node.setdefault(part, {})
+                node, leaf = walk(settings, dotted, create=True)
                 node[leaf] = value
     return settings
 

@@ -96,7 +96,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    config_file = config_flags.get_config_filename(FLAGS["config"]).split(":", 1)[0]
+    config_file = configs.split_variant(config_flags.get_config_filename(FLAGS["config"]))[0]
     if not os.path.isfile(config_file):
         errors.exit_with(
             f"--config={config_file}: no such file (the configs are experiments/*.py; "

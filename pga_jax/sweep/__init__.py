@@ -12,7 +12,6 @@ from pga_jax.sweep.grid import (
     plan,
     run_name,
     run_population,
-    split_config_arg,
     status,
 )
 
@@ -27,6 +26,5 @@ __all__ = [
     "plan",
     "run_name",
     "run_population",
-    "split_config_arg",
     "status",
 ]

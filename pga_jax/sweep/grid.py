@@ -105,21 +105,13 @@ def _cast(current, text: str, where: str):
 
 def apply_override(config: ml_collections.ConfigDict, key: str, text: str, where: str) -> None:
     """Sets config.KEY from its text as `--config.KEY=text` would; unknown keys are refused."""
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-        node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
+    node, leaf = configs.walk(config, key)
     if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
         raise SweepError(
             f"{where}: unknown config field {key!r}; check the spelling against the config "
             "file (fields: pga_jax/configs.py)"
         )
     node[leaf] = _cast(node[leaf], text, where)
-
-
-def split_config_arg(config_arg: str) -> tuple[str, str | None]:
-    path, _, variant = config_arg.partition(":")
-    return path, variant or None
 
 
 def _short_names(keys: list[str]) -> dict[str, str]:
@@ -145,7 +137,7 @@ def plan(
     """Every run of the grid, in order; the config and all settings are checked first."""
     if seeds <= 0:
         raise SweepError(f"--seeds={seeds} must be positive")
-    path, variant = split_config_arg(config_arg)
+    path, variant = configs.split_variant(config_arg)
     base = configs.load_experiment(path, variant)
     axes = [parse_set(s) for s in sets]
     keys = [k for k, _ in axes]

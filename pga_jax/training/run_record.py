@@ -39,9 +39,10 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
             saved = json.load(f)
 
         def get(d, dotted):
-            for part in dotted.split("."):
-                d = d.get(part, {}) if isinstance(d, dict) else None
-            return configs.ADDED_FIELDS.get(dotted) if d == {} else d  # an older run's
+            node, leaf = configs.walk(d, dotted)
+            if node is None or leaf not in node:  # a field added since: an older run's value
+                return configs.ADDED_FIELDS.get(dotted)
+            return node[leaf]
 
         for key in STRUCTURAL_KEYS:
             if get(saved, key) != get(current, key):
@@ -103,15 +104,5 @@ def record_runtime(workdir: str, start: int, runtime: dict) -> None:
 
 def flat_hparams(config: ml_collections.ConfigDict) -> dict:
     """{dotted.name: value} of a config's scalar fields (TensorBoard's hparams)."""
-    flat = {}
-
-    def visit(prefix, node):
-        for k, v in node.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, ml_collections.ConfigDict):
-                visit(key + ".", v)
-            elif isinstance(v, int | float | str | bool):
-                flat[key] = v
-
-    visit("", config)
-    return flat
+    flat = configs.flatten(config.to_dict())
+    return {k: v for k, v in flat.items() if isinstance(v, int | float | str | bool)}
