@@ -47,15 +47,13 @@ products stay in YNNPACK (4.5 against sgemm's 5.4 ms at batch 64).
 `enabled()` follows PGA_JAX_CPU_ONEDNN: unset or 0, never (the default); 1, wherever it builds
 (an error naming the fix where it does not); auto, only on the kinds of CPU measured faster
 (`MEASURED`: Intel CPUs with AVX-512, and AMD's Zen 4, whose conv_mnist steps ran 1.01-1.30x
-faster with them than with XLA's forms; docs/benchmarks.md), quietly falling back to XLA's
-convolutions where it does not build (one log line says so).
+faster with them than with XLA's forms; docs/benchmarks.md), falling back to XLA's
+convolutions where it does not build (one warning says so).
 
-Opt-in, because it gives up two things the default keeps (docs/cpu_performance.md):
-- `jax.export` of the networks: a serialized program cannot carry these custom calls;
-- precision: the same maps with float32 sums in another order, and on an Intel AVX-512 CPU with
-  XLA's Eigen convolutions beside them the conv_32 + BatchNorm step's gradient is ~1e-3 from a
-  float64 computation of the same loss, against ~1e-6 without them (tests/accuracy_test.py
-  measures it where the maps build).
+Opt-in, because a program that calls them cannot be serialized with `jax.export` (custom
+calls are not portable); the default keeps that. Their precision is that of XLA's forms: the
+LPGA conv_32 + BatchNorm gradient is 1.3e-4 from a float64 computation with them, 8.8e-5
+without (tests/accuracy_test.py, docs/cpu_performance.md).
 Every other transformation composes: the layers differentiate these maps by their own rules
 (layers.py), never through the custom call, so jvp, a gradient of a gradient and vmap work with
 them on. tests/onednn_test.py checks them against lax's convolution and its transposes, the
