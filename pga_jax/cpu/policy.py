@@ -7,7 +7,8 @@ population ask it, and only it looks at the backend and the CPU.
   ("onednn", "patches", "rows", "subpixel" or "lax"), `dense_wgrad_form`: a dense layer's
   kernel gradient ("onednn" or "lax"). Every form computes the same linear map (the layers'
   tests check each against flax and lax);
-- `steps_per_dispatch` / `member_axis`: the loop's defaults where the config says 0 / "auto".
+- `steps_per_dispatch` / `scan` / `member_axis`: the loop's defaults where the config says 0 /
+  "auto".
 
 Nothing here changes a global setting; `pga_jax.cpu.setup()` does that, explicitly.
 """
@@ -58,6 +59,12 @@ def steps_per_dispatch(configured: int) -> int:
     if configured > 0:
         return configured
     return 1 if _on_cpu() else ACCELERATOR_STEPS_PER_DISPATCH
+
+
+def scan(steps_per_call: int) -> bool:
+    """Whether the loop's call runs its steps as a lax.scan: always for several steps, and for
+    one step too except on a CPU (there the step is called directly, see dispatch.py)."""
+    return steps_per_call > 1 or not _on_cpu()
 
 
 def member_axis() -> str:

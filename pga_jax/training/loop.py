@@ -41,7 +41,6 @@ from pga_jax import (
 from pga_jax.cpu import policy
 from pga_jax.training import actions, inputs, run_record, stopping
 from pga_jax.training import state as state_fns
-from pga_jax.training.state import create_train_state
 from pga_jax.training.step import train_step
 
 
@@ -69,7 +68,7 @@ def _open_member(config, workdir, allow_changed_settings, train_images, placemen
     """Checks the workdir, restores the latest checkpoint (replicated on the mesh):
     (member, state, model)."""
     run_record.check_same_run(config, workdir)
-    state, model = create_train_state(config, train_images.shape[1:])
+    state, model = state_fns.create_train_state(config, train_images.shape[1:])
     state = sharding.put(state, placement.replicated)
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
     restored = checkpointer.restore_latest(state, fallback=True)
@@ -196,8 +195,8 @@ def _stop(loop: Loop, signum: int):
 
 def _dispatch(loop: Loop, step_fn, k: int) -> tuple[int, np.ndarray]:
     """Runs one call: from the lagging members' step t to the next stop; (end, scheduled)."""
-    t = min(m.step for m in loop.members if not m.finished)
     waiting = [m.step for m in loop.members if not m.finished]
+    t = min(waiting)
     end = actions.next_stop(loop.config, t, k, waiting)
     scheduled = np.array([not m.finished and m.step == t for m in loop.members])
     indices = np.stack(
@@ -281,7 +280,7 @@ def _train(
     loop = _start(member_configs, member_workdirs, allow_changed_settings, members)
     config = loop.config
     k = policy.steps_per_dispatch(config.steps_per_dispatch)
-    scan = (k > 1 or jax.default_backend() != "cpu") if scan is None else scan
+    scan = policy.scan(k) if scan is None else scan
     step_fn = dispatch.make_dispatch(
         functools.partial(train_step, model=loop.model),
         scan=scan,
