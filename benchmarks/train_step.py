@@ -5,7 +5,7 @@ batch size (64, 256), builds the state and the jitted step exactly as training d
 (`training.create_train_state` + `training.make_train_step`; config from
 `experiments/mnist_<obj>.py` with `config.model.arch` overridden, every other setting as is, and
 no warm-up, so that every loss term is active) and runs it on random
-images in [-1, 1] of the architecture's `models.OUTPUT_SHAPES`.
+images in [-1, 1] of the architecture's `models.output_shape(arch)`.
 
   python -m benchmarks.train_step --compare_layers --json=train_step.json   # full run
   python -m benchmarks.train_step --quick --compare_layers --json=quick.json  # ~1-2 minutes
@@ -150,7 +150,7 @@ def build(config, image_shape):
 
 
 def random_batch(arch: str, batch: int, seed: int = 0) -> jax.Array:
-    shape = (batch, *models.OUTPUT_SHAPES[arch])
+    shape = (batch, *models.output_shape(arch))
     return jax.random.uniform(jax.random.PRNGKey(seed), shape, jnp.float32, -1.0, 1.0)
 
 
@@ -317,7 +317,7 @@ def environment() -> dict:
 def measure_row(objective, arch, batch_size, layers_request, plain_flops_cache, args, common):
     fast = {"config": None, "plain": False, "fast": True}[layers_request]
     config = load_config(objective, arch, fast)
-    image_shape = models.OUTPUT_SHAPES[arch]
+    image_shape = models.output_shape(arch)
     batch = random_batch(arch, batch_size)
     state, model, hparams, layers = build(config, image_shape)
     compiled, lower_s, xla_compile_s = compile_step(model, state, batch, hparams)

@@ -17,7 +17,8 @@ import os
 
 import ml_collections
 
-from pga_jax import data, errors, models, objectives
+from pga_jax import config_fields, data, errors, models, objectives
+from pga_jax.config_fields import ADDED_FIELDS, steps_for_epochs  # noqa: F401 (API)
 
 
 def _experiments_dir() -> str:
@@ -62,23 +63,6 @@ def walk(tree, dotted: str, create: bool = False):
     return (node if isinstance(node, dict | ml_collections.ConfigDict) else None), leaf
 
 
-# Settings shared by all objectives on a dataset (original code's README and argparse defaults);
-# an objective may declare its own z_dim per dataset (LPGA: 12 on MNIST).
-_DATASET_DEFAULTS = {
-    "mnist": dict(arch="conv_mnist", bn=False, learning_rate=0.1, epochs=600, z_dim=32),
-    "fashion_mnist": dict(arch="conv_mnist", bn=False, learning_rate=0.1, epochs=600, z_dim=32),
-    "cifar10": dict(arch="conv_32", bn=True, learning_rate=0.2, epochs=400, z_dim=128),
-    "celeb_a": dict(arch="conv_64", bn=True, learning_rate=0.4, epochs=100, z_dim=128),
-}
-
-
-def steps_for_epochs(dataset: str, epochs: int, batch_size):
-    """Steps of `epochs` passes over the dataset at `batch_size`: an int, or, given the config's
-    reference to its batch size (`c.get_ref("batch_size")`), a value that follows it until
-    num_steps is set itself."""
-    return (data.train_size(dataset) // batch_size) * epochs
-
-
 def objective_class(name: str) -> type[objectives.Objective]:
     """The registered objective `name`; ConfigError (one line) if there is none."""
     try:
@@ -93,119 +77,60 @@ def objective_block(name: str) -> ml_collections.ConfigDict:
 
 
 def base_config(dataset: str, objective: str) -> ml_collections.ConfigDict:
-    """Every field, with the reference settings of `dataset` and the objective's defaults
-    (the original code's argparse defaults; each experiment sets its own coefficients)."""
-    if dataset not in _DATASET_DEFAULTS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {sorted(_DATASET_DEFAULTS)}")
-    d = _DATASET_DEFAULTS[dataset]
-    cls = objective_class(objective)
+    """Every field of config_fields.FIELDS at its default for `dataset` (its registry entry's
+    reference settings) and `objective` (its defaults; each experiment sets its own
+    coefficients)."""
+    try:
+        entry = data.get(dataset)
+    except data.DataError as e:
+        raise ConfigError(str(e)) from None
+    if not entry.defaults:
+        raise ConfigError(
+            f"dataset {dataset!r} has no reference settings (data.Dataset.defaults): build its "
+            "config from another dataset's and set config.dataset"
+        )
     c = ml_collections.ConfigDict()
-    c.seed = 0
-
-    c.dataset = dataset
-    c.data = ml_collections.ConfigDict()
-    c.data.source = "auto"  # one of data.SOURCES: auto, tfds, idx, folder, synthetic
-    c.data.path = ""  # IDX directory or CelebA JPEG folder ("" = default)
-    c.data.tfds_data_dir = ""  # tfds data_dir ("" = tfds default)
-    c.data.synthetic_size = 512  # images, when dataset == "synthetic"
-    # Where the uint8 training images live: "device" (batches gathered there), "host" (each
-    # call's batches gathered here and sent), or "auto": the device unless they fill over 1/4.
-    c.data.images_on = "auto"
-    # CelebA: the side of the centred square crop of the 218x178 images, resized to 64x64
-    # (108, the paper's Table 1; 140, its Appendix C).
-    c.data.celeba_crop = data.DEFAULT_CELEBA_CROP
-    # Training images: every split the original used ("all" for CelebA: all 202,599 images).
-    c.data.split = "all" if dataset == "celeb_a" else "train"
-
-    c.model = ml_collections.ConfigDict()
-    c.model.arch = d["arch"]
-    c.model.z_dim = cls.z_dim.get(dataset, d["z_dim"])
-    c.model.bn = d["bn"]
-    c.model.resnet_dim = 512
-    c.model.width = models.DCGAN_WIDTH  # conv_*: filters of the first conv (App. C: 128)
-    c.model.fast_layers = True  # same function, faster form of the strided convs (layers.py)
-
-    c.objective = objective_block(objective)  # objectives/<name>.py: fields and meanings
-
-    c.optim = ml_collections.ConfigDict()
-    c.optim.learning_rate = d["learning_rate"]
-    c.optim.momentum = 0.9
-    c.optim.encoder_lr_scale = 1.0  # per-network multipliers of the learning rate
-    c.optim.decoder_lr_scale = 1.0
-
-    c.batch_size = 64
-    # follows batch_size (--config.batch_size=128 halves it) unless num_steps is set itself
-    c.num_steps = steps_for_epochs(dataset, d["epochs"], c.get_ref("batch_size"))
-    # Training steps per jitted call (K; a lax.scan on the device); the host acts only between
-    # calls, which end at every log / image / FID / checkpoint step. 0: 1 on a CPU (XLA runs
-    # convolutions in loops slowly there, see dispatch.py), 50 on GPUs and TPUs.
-    c.steps_per_dispatch = 0
-    # The device mesh (sharding.py): the batch is split over `data` devices, a population's
-    # runs over `members` devices. 0 = automatic: every device on `data` for one run.
-    c.mesh = ml_collections.ConfigDict()
-    c.mesh.members = 0
-    c.mesh.data = 0
-
-    c.log_every = 100
-    c.image_every = 2000
-    c.checkpoint_every = 2000
-    c.keep_checkpoints = 3
-    c.num_images = 64  # images in the sample / reconstruction grids
-    c.fid_every = 0  # FID during training (0 = off)
-    c.fid_num_samples = 5000  # the paper's N (FID is biased by N: compare at equal N)
-    c.fid_batch_size = 1000  # generation batch (BatchNorm statistics per batch, as the original)
-    c.fid_ref_stats = ""  # reference statistics .npz (python -m pga_jax.fid stats ...)
+    context = config_fields.Defaults(entry, objective_class(objective), c)
+    for row in config_fields.FIELDS:
+        value = row.default(context) if callable(row.default) else row.default
+        *blocks, leaf = row.key.split(".")
+        node = c
+        for block in blocks:
+            if block not in node:
+                node[block] = ml_collections.ConfigDict()
+            node = node[block]
+        if leaf == "*":
+            node.update(value)
+        else:
+            node[leaf] = value
     return c
 
 
-# What each field of `base_config` means (the objective's fields: their `hparam` docs).
-FIELD_DOCS = {
-    "seed": "init, data order and noise of the run",
-    "dataset": "mnist, fashion_mnist, cifar10, celeb_a or synthetic",
-    "data.source": "auto, tfds, idx, folder or synthetic",
-    "data.path": "IDX directory or CelebA JPEG folder ('' = default)",
-    "data.tfds_data_dir": "tfds data_dir ('' = tfds default)",
-    "data.synthetic_size": "images, when dataset is synthetic",
-    "data.split": "the training images' split (CelebA: all)",
-    "data.celeba_crop": "CelebA: side of the centred crop resized to 64x64 (108; App. C: 140)",
-    "data.images_on": "auto, device (batches gathered there) or host",
-    "model.arch": "conv_mnist, conv_32, conv_64 or resnet_32",
-    "model.z_dim": "latent size",
-    "model.bn": "BatchNorm in both networks",
-    "model.resnet_dim": "channels of resnet_32",
-    "model.width": "conv_*: DCGAN width, filters of the first conv (64; App. C CelebA: 128)",
-    "model.fast_layers": "the faster exact form of the strided convolutions",
-    "objective.name": "vae, lpga, vpga or lvpga (python -m pga_jax.objectives)",
-    "optim.learning_rate": "SGD learning rate",
-    "optim.momentum": "SGD momentum, in [0, 1)",
-    "optim.encoder_lr_scale": "multiplier of the encoder's learning rate",
-    "optim.decoder_lr_scale": "multiplier of the decoder's learning rate",
-    "batch_size": "images per step",
-    "num_steps": "training steps (by default the reference epochs at batch_size: follows it)",
-    "steps_per_dispatch": "steps per jitted call (0: 1 on a CPU, 50 elsewhere)",
-    "mesh.members": "devices a population's runs are split over (0: automatic)",
-    "mesh.data": "devices the batch is split over (0: automatic, all for one run)",
-    "log_every": "steps between logged metrics",
-    "image_every": "steps between sample / reconstruction grids",
-    "checkpoint_every": "steps between checkpoints",
-    "keep_checkpoints": "checkpoints kept",
-    "num_images": "images in the grids",
-    "fid_every": "steps between FIDs during training (0 = off)",
-    "fid_num_samples": "samples per FID (the paper's 5,000)",
-    "fid_batch_size": "generation batch for the FID",
-    "fid_ref_stats": "FID reference statistics .npz",
-}
+def field_doc(key: str, c: ml_collections.ConfigDict) -> str:
+    """What the dotted field `key` of config `c` means."""
+    if key.startswith("objective.") and key != "objective.name":
+        fields = {f.name: f for f in objective_class(c.objective.name).fields()}
+        if key[len("objective.") :] in fields:
+            return fields[key[len("objective.") :]].metadata["doc"]
+    knobs = models.get(c.model.arch).knobs if c.model.arch in models.names() else {}
+    if key.startswith("model.") and key[len("model.") :] in knobs:
+        return knobs[key[len("model.") :]][1]
+    row = config_fields.field(key)
+    if row is None:
+        return ""
+    return row.doc.format(
+        datasets=", ".join(data.names()),
+        architectures=", ".join(models.names()),
+        objectives=", ".join(objectives.names()),
+    )
 
 
 def describe(c: ml_collections.ConfigDict) -> str:
     """Every field of `c` with its value and meaning, one per line (`main --print_config`)."""
-    docs = dict(FIELD_DOCS)
-    for f in objective_class(c.objective.name).fields():
-        docs[f"objective.{f.name}"] = f.metadata["doc"]
     flat = flatten(c.to_dict())
     width = max(len(f"{k} = {v!r}") for k, v in flat.items())
     return "\n".join(
-        f"{f'{k} = {v!r}':<{width}}  # {docs.get(k, '')}".rstrip(" #") for k, v in flat.items()
+        f"{f'{k} = {v!r}':<{width}}  # {field_doc(k, c)}".rstrip(" #") for k, v in flat.items()
     )
 
 
@@ -283,19 +208,27 @@ def celeba_crop(c: ml_collections.ConfigDict) -> int | None:
     return c.data.celeba_crop if c.dataset == "celeb_a" else None
 
 
+def load_options(c: ml_collections.ConfigDict) -> dict:
+    """The keywords of `data.load_arrays` that say where and how a run's images are read
+    (all but the split): synthetic images take the architecture's shape."""
+    return dict(
+        source=c.data.source,
+        path=c.data.path or None,
+        tfds_data_dir=c.data.tfds_data_dir or None,
+        synthetic_shape=models.output_shape(c.model.arch),
+        synthetic_size=c.data.synthetic_size,
+        celeba_crop=celeba_crop(c) or data.DEFAULT_CELEBA_CROP,
+    )
+
+
 def setting_label(c: ml_collections.ConfigDict) -> str:
     """How a run's model and data differ from Table 1's (the paper's Appendix C), e.g.
     "ResNet 512" or "140x140 crops, DCGAN 128"; "" for Table 1's. `report` gives such runs
     their own column."""
-    parts = []
-    if c.model.arch == "resnet_32":
-        parts.append(f"ResNet {c.model.resnet_dim}")
     crop = celeba_crop(c)
-    if crop not in (None, data.DEFAULT_CELEBA_CROP):
-        parts.append(f"{crop}x{crop} crops")
-    if c.model.arch != "resnet_32" and c.model.width != models.DCGAN_WIDTH:
-        parts.append(f"DCGAN {c.model.width}")
-    return ", ".join(parts)
+    parts = [f"{crop}x{crop} crops"] if crop not in (None, data.DEFAULT_CELEBA_CROP) else []
+    model = models.get(c.model.arch).setting(c.model)
+    return ", ".join(parts + ([model] if model else []))
 
 
 def objective(c: ml_collections.ConfigDict) -> objectives.Objective:
@@ -306,16 +239,6 @@ def objective(c: ml_collections.ConfigDict) -> objectives.Objective:
 def objective_hparams(c: ml_collections.ConfigDict):
     """The objective's hyper-parameters as a pytree of arrays (traced by the step)."""
     return objective_class(c.objective.name).hparams(c.objective)
-
-
-# Fields added after runs were written: the value each had in effect before it existed.
-# `upgrade` fills them into an older config.json's config.
-ADDED_FIELDS = {
-    "data.celeba_crop": data.DEFAULT_CELEBA_CROP,
-    "model.width": models.DCGAN_WIDTH,
-    "mesh.members": 0,
-    "mesh.data": 0,
-}
 
 
 def upgrade(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -338,8 +261,6 @@ CHANGES = "changes"
 # config.json's record of how each start of the run computes, where it differs from the start
 # before (training/run_record.py): [{"step": S, "backend": "cpu", "onednn": false, ...}, ...].
 RUNTIME = "runtime"
-# The blocks whose values change what a run learns: resuming with others is refused unless asked.
-TRAINING_BLOCKS = ("objective", "optim")
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -373,63 +294,30 @@ def in_force(saved: dict, step: int) -> ml_collections.ConfigDict:
 
 
 def changed_settings(before: dict, after: dict) -> dict[str, tuple]:
-    """{dotted key: (before, after)} of the TRAINING_BLOCKS fields that differ."""
-    old = flatten({b: before.get(b, {}) for b in TRAINING_BLOCKS})
-    new = flatten({b: after.get(b, {}) for b in TRAINING_BLOCKS})
+    """{dotted key: (before, after)} of the TRAINING fields (config_fields) that differ."""
+    old, new = flatten(before), flatten(after)
     return {
         k: (old.get(k), new.get(k))
         for k in sorted(old.keys() | new.keys())
-        if old.get(k) != new.get(k)
+        if config_fields.role(k) == config_fields.TRAINING and old.get(k) != new.get(k)
     }
 
 
-IMAGES_ON = ("auto", "device", "host")
-
-
 def validate(c: ml_collections.ConfigDict) -> None:
-    """Raises ConfigError (one line, naming the field) for a config that cannot run."""
-    if c.dataset not in data.DATASETS:
-        raise ConfigError(f"config.dataset={c.dataset!r} is unknown; choose one of {data.DATASETS}")
-    if c.model.arch not in models.ARCHITECTURES:
-        raise ConfigError(
-            f"config.model.arch={c.model.arch!r} is unknown; choose one of {models.ARCHITECTURES}"
-        )
+    """Raises ConfigError (one line, naming the field) for a config that cannot run: the
+    checks of config_fields.FIELDS, then the objective's, then those across fields."""
+    for row in config_fields.FIELDS:  # in the table's order: batch_size before num_steps
+        if row.check is not None:
+            node, leaf = walk(c, row.key)
+            problem = row.check(node[leaf])
+            if problem:
+                raise ConfigError(f"config.{row.key}={node[leaf]!r} {problem}")
     try:
         objective_class(c.objective.name).validate(c.objective)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    for key in (
-        "batch_size",
-        "num_steps",
-        "log_every",
-        "image_every",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "num_images",
-    ):
-        if c[key] <= 0:
-            raise ConfigError(f"config.{key}={c[key]} must be positive")
-    if c.steps_per_dispatch < 0:
-        raise ConfigError(
-            f"config.steps_per_dispatch={c.steps_per_dispatch} must be >= 0 (0: automatic)"
-        )
-    for key in ("members", "data"):
-        if c.mesh[key] < 0:
-            raise ConfigError(f"config.mesh.{key}={c.mesh[key]} must be >= 0 (0: automatic)")
-    if c.data.images_on not in IMAGES_ON:
-        raise ConfigError(f"config.data.images_on={c.data.images_on!r}: use one of {IMAGES_ON}")
-    for key in ("z_dim", "width"):
-        if c.model[key] <= 0:
-            raise ConfigError(f"config.model.{key}={c.model[key]} must be positive")
     if c.fid_every > 0 and not c.fid_ref_stats:
         raise ConfigError(
             "config.fid_every > 0 needs config.fid_ref_stats: make it with "
             f"python -m pga_jax.fid stats --dataset={c.dataset} (it prints the file's path)"
         )
-    if c.optim.learning_rate <= 0:
-        raise ConfigError(f"config.optim.learning_rate={c.optim.learning_rate} must be positive")
-    if not 0 <= c.optim.momentum < 1:
-        raise ConfigError(f"config.optim.momentum={c.optim.momentum} must be in [0, 1)")
-    for key in ("encoder_lr_scale", "decoder_lr_scale"):
-        if not c.optim[key] > 0:
-            raise ConfigError(f"config.optim.{key}={c.optim[key]} must be positive")

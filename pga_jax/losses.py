@@ -91,8 +91,9 @@ def sphere_noise(rng: jax.Array, shape: tuple[int, ...], radius: float, dtype=jn
     return n / jnp.linalg.norm(n, axis=-1, keepdims=True) * radius
 
 
-def nll_sphere_radius(z_dim: int, scale: float = 1e-2) -> float:
-    """The original code's eps = 1e-2 sqrt(H): per-dimension scale ~1e-2."""
+def nll_sphere_radius(z_dim: int, scale: float) -> float:
+    """eps = scale sqrt(H): `scale` per dimension (the original code's 1e-2 is LPGA's default
+    `nll_eps_scale`, objectives/lpga.py)."""
     return scale * math.sqrt(z_dim)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from pga_jax import configs, dispatch, errors, objectives
+from pga_jax import config_fields, configs, dispatch, errors, objectives
 from pga_jax.cpu import policy
 
 
@@ -27,13 +27,11 @@ class PopulationError(errors.UserError, ValueError):
         self.failed = tuple(failed)
 
 
-def may_differ(key: str, name: str) -> bool:
-    """Whether members may differ in the dotted config key: the seed, and the numeric
-    hyper-parameters of their (common) objective `name`."""
-    if key == "seed":
-        return True
-    field = key.removeprefix("objective.")
-    return field != key and field in objectives.get(name).defaults()
+def may_differ(key: str) -> bool:
+    """Whether members may differ in the dotted config key (config_fields' `member` fields: the
+    seed and the objective's hyper-parameters)."""
+    row = config_fields.field(key)
+    return row is not None and row.member
 
 
 def check_members(member_configs: list[ml_collections.ConfigDict]) -> None:
@@ -46,7 +44,7 @@ def check_members(member_configs: list[ml_collections.ConfigDict]) -> None:
         # the objective first: members of other objectives differ in many fields
         for key in ["objective.name", *sorted(first.keys() | flat.keys())]:
             a, b = first.get(key), flat.get(key)
-            if a != b and not may_differ(key, first["objective.name"]):
+            if a != b and not may_differ(key):
                 raise PopulationError(
                     f"runs 0 and {i} differ in {key} ({a!r} vs {b!r}); a population's runs may "
                     "differ only in seed and config.objective's numbers: train them separately "

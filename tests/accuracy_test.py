@@ -44,7 +44,7 @@ def gradient_error(experiment: str, arch: str) -> float:
     config = configs.load_experiment(experiment, "smoke")
     config.model.arch = arch
     config.objective.warmup_steps = 0  # every term on
-    shape = models.OUTPUT_SHAPES[arch]
+    shape = models.output_shape(arch)
     state, model = training.create_train_state(config, shape)
     hparams = configs.objective_hparams(config)
     batch = np.random.default_rng(0).uniform(-1, 1, (config.batch_size, *shape))

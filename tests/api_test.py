@@ -126,7 +126,7 @@ def test_every_config_field_has_a_meaning(name):
     lines = configs.describe(config).splitlines()
     assert len(lines) == len(configs.flatten(config.to_dict()))
     undocumented = [line for line in lines if "#" not in line]
-    assert not undocumented, "add these to configs.FIELD_DOCS: " + ", ".join(undocumented)
+    assert not undocumented, "add these to config_fields.FIELDS: " + ", ".join(undocumented)
 
 
 def test_print_config_prints_fields_with_overrides_and_exits():

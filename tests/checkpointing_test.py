@@ -75,7 +75,7 @@ def test_checkpoints_without_a_manifest_still_load(tmp_path):
 
 def test_a_checkpoint_with_nan_weights_is_refused(tmp_path):
     config = smoke(2)
-    state, _ = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    state, _ = training.create_train_state(config, models.output_shape(config.model.arch))
     nan_encoder = jax.tree.map(lambda x: x * jnp.nan, state.params["encoder"])
     bad = state.replace(params={**state.params, "encoder": nan_encoder})
     ckpt = checkpointing.Checkpointer(str(tmp_path), 2)
@@ -102,7 +102,7 @@ def test_a_failed_save_is_one_line_and_leaves_no_temporary_folder(tmp_path, monk
     one CheckpointError naming the checkpoint and the cause; the save's temporary folder goes;
     earlier checkpoints stay. (By hand on a 3 MB tmpfs the same line ends the run.)"""
     config = smoke(2)
-    state, _ = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    state, _ = training.create_train_state(config, models.output_shape(config.model.arch))
     ckpt = checkpointing.Checkpointer(str(tmp_path), 3)
     ckpt.save(2, state)
 

@@ -28,7 +28,7 @@ def _networks(fast_layers: bool, experiment: str = "mnist_vpga", seed: int = 0):
     config = configs.load_experiment(experiment, "smoke")
     config.model.fast_layers = fast_layers
     config.seed = seed
-    state, model = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+    state, model = training.create_train_state(config, models.output_shape(config.model.arch))
     return state, model
 
 

@@ -164,6 +164,13 @@ def test_docstring_has_the_exact_run_command_and_config_validates(name):
     assert smoke.dataset == "synthetic" and smoke.num_steps <= 10 and smoke.fid_every == 0
 
 
+def test_svhn_is_cifar_vpga_on_svhn_images():
+    svhn, cifar = load("svhn_vpga"), load("cifar_vpga")
+    assert svhn.dataset == "svhn" and svhn.num_steps == 400 * (73_257 // 64)
+    svhn.dataset, svhn.num_steps = cifar.dataset, cifar.num_steps
+    assert svhn.to_dict() == cifar.to_dict()
+
+
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar", "celeba"])
 @pytest.mark.parametrize("arg", [None, "smoke", "quick"])
 def test_ablation_is_lpga_without_latent_reconstruction_losses(dataset, arg):

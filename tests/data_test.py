@@ -63,7 +63,20 @@ def test_unknown_dataset_lists_valid_names():
     with pytest.raises(DataError, match="valid datasets: mnist, fashion_mnist, cifar10"):
         data.load_arrays("imagenet")
     with pytest.raises(DataError, match="unknown dataset"):
-        data.image_shape("svhn")
+        data.image_shape("imagenet")
+
+
+def test_a_registered_loader_is_checked():
+    load = lambda split, path: np.zeros((2, 4, 4))  # float, and no channel axis
+    entry = data.Dataset("odd", "Odd", (4, 4, 1), 2, (), load=load)
+    data.register(entry)
+    try:
+        with pytest.raises(DataError, match=r"odd's loader returned float64 images .* not uint8"):
+            data.load_arrays("odd")
+        with pytest.raises(DataError, match="source 'tfds' does not serve odd"):
+            data.load_arrays("odd", source="tfds")
+    finally:
+        data.unregister("odd")
 
 
 def test_unknown_or_unsupported_source():
@@ -148,11 +161,14 @@ def tfds():
     return pytest.importorskip("tensorflow_datasets")
 
 
-@pytest.mark.parametrize("name,shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
+@pytest.mark.parametrize(
+    "name,shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3)), ("svhn", (32, 32, 3))]
+)
 def test_tfds_mock(tfds, name, shape):
+    # svhn: read as its registry entry's tfds name, svhn_cropped
     with tfds.testing.mock_data(num_examples=5):
         images = data.load_arrays(name, "train", source="tfds")
-        auto = data.load_arrays(name, "test") if name == "cifar10" else None
+        auto = data.load_arrays(name, "test") if name != "mnist" else None
     assert images.shape == (5, *shape) and images.dtype == np.uint8
     if auto is not None:
         assert auto.shape == (5, *shape)

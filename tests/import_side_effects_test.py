@@ -32,7 +32,7 @@ before = dict(jax.config.values)
 import pga_jax
 from pga_jax import models, training
 config = pga_jax.get_config("mnist_lpga:smoke")
-state, model = training.create_train_state(config, models.OUTPUT_SHAPES[config.model.arch])
+state, model = training.create_train_state(config, models.output_shape(config.model.arch))
 x = training.make_reconstruct(model)(state, jnp.zeros((2, 28, 28, 1)))
 x.block_until_ready()
 changed = sorted(k for k, v in jax.config.values.items() if before.get(k) != v)

@@ -15,7 +15,7 @@ def _variables(arch, bn, variational=True, z_dim=8):
     return (
         enc,
         dec,
-        models.init_variables(enc, dec, jax.random.PRNGKey(0), models.OUTPUT_SHAPES[arch], z_dim),
+        models.init_variables(enc, dec, jax.random.PRNGKey(0), models.output_shape(arch), z_dim),
     )
 
 
@@ -26,10 +26,10 @@ def _paths(tree):
     ]
 
 
-@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+@pytest.mark.parametrize("arch", models.names())
 def test_shapes_and_tanh_range(arch):
     enc, dec, v = _variables(arch, bn=True)
-    x = jax.random.uniform(jax.random.PRNGKey(1), (4, *models.OUTPUT_SHAPES[arch]), minval=-1)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, *models.output_shape(arch)), minval=-1)
     # Jitted: one compile per network instead of one per op (this test took ~55 s op by op).
     encode = jax.jit(lambda v, x: enc.apply(v, x, mutable=["batch_stats"]))
     decode = jax.jit(lambda v, z: dec.apply(v, z, mutable=["batch_stats"]))
@@ -90,7 +90,7 @@ def _init_shapes(enc, dec, arch):
     """The shapes `init_variables` gives, traced without computing any value."""
 
     def init(key):
-        return models.init_variables(enc, dec, key, models.OUTPUT_SHAPES[arch], 8)
+        return models.init_variables(enc, dec, key, models.output_shape(arch), 8)
 
     return jax.tree.map(jnp.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
 
@@ -99,9 +99,9 @@ def test_fast_and_plain_layers_give_the_same_network():
     for arch in ("conv_mnist", "conv_64"):
         fast = models.build_models(arch, 8, bn=True, variational=True, fast_layers=True)
         plain = models.build_models(arch, 8, bn=True, variational=True, fast_layers=False)
-        v = models.init_variables(*plain, jax.random.PRNGKey(0), models.OUTPUT_SHAPES[arch], 8)
+        v = models.init_variables(*plain, jax.random.PRNGKey(0), models.output_shape(arch), 8)
         assert jax.tree.map(jnp.shape, v) == _init_shapes(*fast, arch)
-        x = jax.random.uniform(jax.random.PRNGKey(1), (3, *models.OUTPUT_SHAPES[arch]))
+        x = jax.random.uniform(jax.random.PRNGKey(1), (3, *models.output_shape(arch)))
         outs = []
         for enc, dec in (fast, plain):
             vars_e = {"params": v["params"]["encoder"], "batch_stats": v["batch_stats"]["encoder"]}

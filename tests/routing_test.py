@@ -36,7 +36,7 @@ def _setup(name, arch, bn, z_dim=6, batch=5):
     on = {k: v for k, v in ALL_ON.items() if k in cls.defaults()}
     objective, hp = cls.make(**on)
     enc, dec = models.build_models(arch, z_dim, bn=bn, variational=cls.variational, resnet_dim=8)
-    shape = models.OUTPUT_SHAPES[arch]
+    shape = models.output_shape(arch)
     variables = models.init_variables(enc, dec, jax.random.PRNGKey(0), shape, z_dim)
     x = jax.random.uniform(jax.random.PRNGKey(1), (batch, *shape), minval=-1, maxval=1)
     return objective, hp, enc, dec, variables, x

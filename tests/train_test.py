@@ -43,11 +43,11 @@ def _leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
-@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+@pytest.mark.parametrize("arch", models.names())
 @pytest.mark.parametrize("objective", objectives.names())
 def test_one_step_changes_both_networks_with_finite_losses(objective, arch):
     config = configs.all_terms_on(smoke_config(objective, arch))
-    state, model = training.create_train_state(config, models.OUTPUT_SHAPES[arch])
+    state, model = training.create_train_state(config, models.output_shape(arch))
     before = jax.device_get(state.params)
     state, metrics = stepper(config, model)(state, batch_for(config))
     for k, v in metrics.items():

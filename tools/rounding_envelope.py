@@ -68,7 +68,7 @@ def _float32_draws():
 def runs(experiment: str, steps: list[int], seeds: list[int]) -> dict:
     """{step: {"nudged": worst, "float64": worst, "other_seed": worst}} over the data seeds."""
     config = configs.load_experiment(experiment, "smoke")
-    shape = models.OUTPUT_SHAPES[config.model.arch]
+    shape = models.output_shape(config.model.arch)
     state, model = training.create_train_state(config, shape)
     other = configs.load_experiment(experiment, "smoke")
     other.seed = config.seed + 1

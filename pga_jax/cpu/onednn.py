@@ -12,10 +12,11 @@ conv_mnist step's 14x14x64 <-> 7x7x128 maps, per op, ms, two independent calls a
   wgrad (kernel grad.)     28.9           22.6              21.4
 
 `onednn_conv.cc` holds the three maps and a matmul (oneDNN's sgemm) as FFI handlers (see its
-header); this module compiles it once per source, jaxlib and oneDNN version into a cache
-directory (~3 s, `c++` and the oneDNN headers: Debian's `libdnnl-dev`; $DNNLROOT for another
-install), loads it and registers the targets. layers.down / up / wgrad call `down` / `up` /
-`wgrad` here when `applies`: enabled, float32, and a map measured faster in oneDNN:
+header); this module compiles it once per source, jaxlib and oneDNN install into a cache
+directory (~3 s, `c++` and the oneDNN 2.x or 3.x headers: Debian's `libdnnl-dev`; $DNNLROOT for
+another install, linked with its lib/ as the run path), loads it and registers the targets.
+layers.down / up / wgrad call `down` / `up` / `wgrad` here when `applies`: enabled, float32, and
+a map measured faster in oneDNN:
 
 - the grey / RGB image layers (at most `FEW_CHANNELS` image channels): down and wgrad, not up
   (layers.up_patches, col2im, is faster). Batch 64, ms, XLA's form (im2col) / oneDNN:
@@ -115,8 +116,19 @@ def _header() -> Path | None:
     return next((Path(d) / "dnnl.hpp" for d in dirs if (Path(d) / "dnnl.hpp").exists()), None)
 
 
+def _dnnl_key(header: Path) -> list[bytes]:
+    """What a build depends on in the oneDNN install: its directories and its headers' text.
+    dnnl.hpp itself only includes oneapi/dnnl/dnnl.hpp, the same stub in 2.x and 3.x."""
+    real = header.parent / "oneapi" / "dnnl"
+    names = ("dnnl.hpp", "dnnl_version.h", "dnnl_config.h")
+    headers = [header, *(real / n for n in names)]
+    return [repr((str(header), _dnnl_dirs())).encode()] + [
+        h.read_bytes() for h in headers if h.exists()
+    ]
+
+
 def build(out_dir: Path | None = None) -> Path:
-    """Compiles onednn_conv.cc (once per source, jaxlib and oneDNN header) and returns the .so.
+    """Compiles onednn_conv.cc (once per source, jaxlib and oneDNN install) and returns the .so.
 
     Raises OneDNNUnavailable with the fix when there is no compiler or no oneDNN header.
     """
@@ -127,7 +139,7 @@ def build(out_dir: Path | None = None) -> Path:
         raise OneDNNUnavailable(f"oneDNN convolutions need {missing}: {FIX}")
     include = jax.ffi.include_dir()
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), jax.__version__.encode(), header.read_bytes()):
+    for part in (SOURCE.read_bytes(), jax.__version__.encode(), *_dnnl_key(header)):
         key.update(part)
     out_dir = out_dir or _cache_dir()
     lib = out_dir / f"onednn_conv-{key.hexdigest()[:16]}.so"
@@ -143,8 +155,9 @@ def build(out_dir: Path | None = None) -> Path:
         cmd += [f"-I{include}", *inc, str(SOURCE), "-o", str(tmp_lib), *link, "-ldnnl"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
-            tail = done.stderr.strip().splitlines()[-1:] or [""]
-            raise OneDNNUnavailable(f"building {SOURCE.name} failed ({tail[0]}): {FIX}")
+            lines = done.stderr.strip().splitlines()  # the first error, else the last line
+            why = next((ln for ln in lines if "error" in ln), lines[-1] if lines else "")
+            raise OneDNNUnavailable(f"building {SOURCE.name} failed ({why.strip()}): {FIX}")
         os.replace(tmp_lib, lib)  # atomic: concurrent builders each install a whole file
     return lib
 

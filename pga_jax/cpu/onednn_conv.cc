@@ -1,6 +1,7 @@
 // The 5x5 stride-2 SAME convolution's three maps (pga_jax/layers.py) and a matmul as XLA FFI
 // handlers that run oneDNN's convolution primitives and sgemm, float32, built and loaded by
-// pga_jax/onednn.py.
+// pga_jax/cpu/onednn.py, against oneDNN 2.x or 3.x (DNNL_VERSION_MAJOR picks the primitive
+// descriptors' API: FwdPd / BwdDataPd / BwdWeightsPd).
 //
 //   PgaConvDown(u, w)    -> z  = down(u, w):   z[m] = sum_t w[t] u[2m + t - p]    (forward)
 //   PgaConvUp(z, w)      -> u  = up(z, w):     its transpose w.r.t. u             (backward data)
@@ -87,6 +88,59 @@ std::unique_ptr<Prim> Make(const PrimitiveDesc& pd, const memory::desc& weights)
   return p;
 }
 
+// The convolution's descriptors: image (src / diff_src), kernel (weights / diff_weights, layout
+// left to oneDNN), code (dst / diff_dst), strides and padding.
+struct ConvDescs {
+  memory::desc image, kernel, code;
+  memory::dims strides, lo, hi;
+};
+
+using ConvFwd = dnnl::convolution_forward;
+using ConvBwdData = dnnl::convolution_backward_data;
+using ConvBwdWeights = dnnl::convolution_backward_weights;
+constexpr auto kDirect = dnnl::algorithm::convolution_direct;
+
+// The primitive descriptors of the three maps, one helper each per oneDNN API. The backward
+// ones take the forward one as their hint.
+#if DNNL_VERSION_MAJOR >= 3
+// oneDNN 3.x: primitive descriptors take the engine first and the memory descriptors directly.
+ConvFwd::primitive_desc FwdPd(const ConvDescs& c, const dnnl::primitive_attr& attr,
+                              const dnnl::engine& eng) {
+  return ConvFwd::primitive_desc(eng, dnnl::prop_kind::forward_training, kDirect, c.image,
+                                 c.kernel, c.code, c.strides, c.lo, c.hi, attr);
+}
+ConvBwdData::primitive_desc BwdDataPd(const ConvDescs& c, const dnnl::primitive_attr& attr,
+                                      const dnnl::engine& eng, const ConvFwd::primitive_desc& fpd) {
+  return ConvBwdData::primitive_desc(eng, kDirect, c.image, c.kernel, c.code, c.strides, c.lo,
+                                     c.hi, fpd, attr);
+}
+ConvBwdWeights::primitive_desc BwdWeightsPd(const ConvDescs& c, const dnnl::primitive_attr& attr,
+                                            const dnnl::engine& eng,
+                                            const ConvFwd::primitive_desc& fpd) {
+  return ConvBwdWeights::primitive_desc(eng, kDirect, c.image, c.kernel, c.code, c.strides, c.lo,
+                                        c.hi, fpd, attr);
+}
+#else
+// oneDNN 2.x: an operation descriptor, then its primitive descriptor (attr, engine, hint).
+ConvFwd::primitive_desc FwdPd(const ConvDescs& c, const dnnl::primitive_attr& attr,
+                              const dnnl::engine& eng) {
+  ConvFwd::desc d(dnnl::prop_kind::forward_training, kDirect, c.image, c.kernel, c.code,
+                  c.strides, c.lo, c.hi);
+  return ConvFwd::primitive_desc(d, attr, eng);
+}
+ConvBwdData::primitive_desc BwdDataPd(const ConvDescs& c, const dnnl::primitive_attr& attr,
+                                      const dnnl::engine& eng, const ConvFwd::primitive_desc& fpd) {
+  ConvBwdData::desc d(kDirect, c.image, c.kernel, c.code, c.strides, c.lo, c.hi);
+  return ConvBwdData::primitive_desc(d, attr, eng, fpd);
+}
+ConvBwdWeights::primitive_desc BwdWeightsPd(const ConvDescs& c, const dnnl::primitive_attr& attr,
+                                            const dnnl::engine& eng,
+                                            const ConvFwd::primitive_desc& fpd) {
+  ConvBwdWeights::desc d(kDirect, c.image, c.kernel, c.code, c.strides, c.lo, c.hi);
+  return ConvBwdWeights::primitive_desc(d, attr, eng, fpd);
+}
+#endif
+
 const Prim& Get(Kind kind, const Geometry& g) {
   static std::mutex mu;
   static std::map<std::pair<int, Geometry>, std::unique_ptr<Prim>> cache;
@@ -95,27 +149,20 @@ const Prim& Get(Kind kind, const Geometry& g) {
   if (slot) return *slot;
   auto [pt, pb] = SamePads(g.h);
   auto [pl, pr] = SamePads(g.w);
-  memory::dims strides{2, 2}, lo{pt, pl}, hi{pb, pr};
-  memory::desc any_w({g.cz, g.cu, 5, 5}, dt::f32, tag::any);
+  ConvDescs c{ImageMd(g), memory::desc({g.cz, g.cu, 5, 5}, dt::f32, tag::any), CodeMd(g),
+              {2, 2}, {pt, pl}, {pb, pr}};
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   auto& eng = Engine();
-  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training,
-                                     dnnl::algorithm::convolution_direct, ImageMd(g), any_w,
-                                     CodeMd(g), strides, lo, hi);
-  dnnl::convolution_forward::primitive_desc fpd(fd, attr, eng);
+  auto fpd = FwdPd(c, attr, eng);
   if (kind == kDown) {
-    slot = Make<dnnl::convolution_forward>(fpd, fpd.weights_desc());
+    slot = Make<ConvFwd>(fpd, fpd.weights_desc());
   } else if (kind == kUp) {
-    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, ImageMd(g),
-                                             any_w, CodeMd(g), strides, lo, hi);
-    dnnl::convolution_backward_data::primitive_desc bpd(bd, attr, eng, fpd);
-    slot = Make<dnnl::convolution_backward_data>(bpd, bpd.weights_desc());
+    auto bpd = BwdDataPd(c, attr, eng, fpd);
+    slot = Make<ConvBwdData>(bpd, bpd.weights_desc());
   } else {
-    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, ImageMd(g),
-                                                any_w, CodeMd(g), strides, lo, hi);
-    dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, eng, fpd);
-    slot = Make<dnnl::convolution_backward_weights>(wpd, wpd.diff_weights_desc());
+    auto wpd = BwdWeightsPd(c, attr, eng, fpd);
+    slot = Make<ConvBwdWeights>(wpd, wpd.diff_weights_desc());
   }
   return *slot;
 }

@@ -25,9 +25,10 @@ Sources (`load_arrays(..., source=...)`):
 - ``"synthetic"``: deterministic smooth random images (a colour gradient plus a few Gaussian
   blobs each) for tests and smoke runs; any dataset name may use it to get that dataset's
   shape.
-- ``"auto"`` (default): mnist / fashion_mnist use IDX files from `path` if given, else (for
-  fashion_mnist) the Debian package's directory if it exists, else tfds; cifar10 uses tfds;
-  celeb_a uses the folder `path` if given, else tfds; synthetic is synthetic.
+- ``"loader"``: a dataset registered with a reader of its own (`Dataset.load`).
+- ``"auto"`` (default): a dataset's own loader if it has one; else its local files (IDX / JPEG
+  folder) at `path` if given, or at its default place (Fashion-MNIST: the Debian package's
+  directory) if they are there; else tfds; synthetic is synthetic.
 
 CelebA preprocessing follows the paper's code: a 108x108 crop at (row 55, column 35) of the
 218x178 image (the centre), then a bicubic resize to 64x64, kept as uint8. The resize is
@@ -39,8 +40,9 @@ is given, else ``~/.cache/pga_jax``. Delete a cache file to rebuild it.
 
 Arrays returned by `load_arrays` may be read-only (a memory map or a view of the file's bytes).
 
-Modules: `datasets` (names, shapes, sizes, errors), `sources` (`load_arrays`), one per source
-(`idx`, `tfds_source`, `celeba`, `synthetic`), `cache`, `batches`, `prepare` (the CLI).
+Modules: `datasets` (the registry: every dataset's facts; the errors), `sources`
+(`load_arrays`), one per source (`idx`, `tfds_source`, `celeba`, `synthetic`), `cache`,
+`batches`, `prepare` (the CLI).
 """
 
 from pga_jax.data.batches import (
@@ -61,13 +63,16 @@ from pga_jax.data.celeba import (
     crop_tag,
 )
 from pga_jax.data.datasets import (
-    DATASETS,
     FASHION_MNIST_DIR,
     SOURCES,
-    TRAIN_SIZES,
     DataError,
+    Dataset,
+    get,
     image_shape,
+    names,
+    register,
     train_size,
+    unregister,
 )
 from pga_jax.data.idx import read_idx_images
 from pga_jax.data.prepare import prepare
@@ -80,11 +85,14 @@ __all__ = [
     "DEFAULT_CELEBA_CROP",
     "celeba_crop_box",
     "crop_tag",
-    "DATASETS",
     "FASHION_MNIST_DIR",
     "SOURCES",
-    "TRAIN_SIZES",
+    "Dataset",
     "DataError",
+    "get",
+    "names",
+    "register",
+    "unregister",
     "EpochIterator",
     "UNIT_RANGE_TABLE",
     "batch_at",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from absl import app, flags
 
 from pga_jax import errors
-from pga_jax.data.datasets import DATASETS
+from pga_jax.data.datasets import names
 from pga_jax.data.prepare import prepare
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("dataset", None, DATASETS, "The dataset to prepare.", required=True)
+flags.DEFINE_enum("dataset", None, names(), "The dataset to prepare.", required=True)
 flags.DEFINE_string("data_dir", None, "tfds data directory (default: tfds's).")
 flags.DEFINE_string("split", "train", "celeb_a: split to cache (e.g. train, all).")
 flags.DEFINE_string("folder", None, "celeb_a: folder of aligned JPEGs to cache.")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pga_jax.data.cache import read_cache, write_cache
-from pga_jax.data.datasets import SHAPES, DataError
+from pga_jax.data.datasets import DataError, image_shape
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 # 140x140 at (39, 19) in its Appendix C (Fig. 6), "centred the same way".
 CELEBA_RAW_SHAPE = (218, 178, 3)
 DEFAULT_CELEBA_CROP = 108
-CELEBA_SIZE = SHAPES["celeb_a"][0]
+CELEBA_SIZE = image_shape("celeb_a")[0]
 
 
 def celeba_crop_box(size: int = DEFAULT_CELEBA_CROP) -> tuple[int, int, int]:
@@ -77,7 +77,7 @@ def load_celeba_folder(path: str, cache: Path, crop: int = DEFAULT_CELEBA_CROP) 
     key = hashlib.sha1("\n".join([str(folder), *files]).encode()).hexdigest()[:12]
     name = f"celeb_a_folder_{key}{crop_tag(crop)}_{CELEBA_SIZE}x{CELEBA_SIZE}.npy"
     cache_file = cache / name
-    cached = read_cache(cache_file, SHAPES["celeb_a"], expected_len=len(files))
+    cached = read_cache(cache_file, image_shape("celeb_a"), expected_len=len(files))
     if cached is not None:
         return cached
     logger.info("Building %s from %d JPEGs in %s (one-off).", cache_file, len(files), folder)

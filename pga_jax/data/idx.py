@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pga_jax.data.datasets import FASHION_MNIST_DIR, SHAPES, DataError, how_to_get, prepare_cmd
+from pga_jax.data.datasets import DataError, Dataset, prepare_cmd
 
 _IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions.
 IDX_PREFIX = {"train": "train", "test": "t10k"}
@@ -26,28 +26,28 @@ def find_idx_file(directory: str | os.PathLike, split: str) -> Path | None:
     return None
 
 
-def load_idx(name: str, split: str, path: str | None) -> np.ndarray:
+def load_idx(dataset: Dataset, split: str, path: str | None) -> np.ndarray:
+    name = dataset.name
     if split not in IDX_PREFIX:
         raise DataError(f"IDX files have splits 'train' and 'test', not {split!r}")
-    directory = path
+    directory = path or dataset.default_path
     if directory is None:
-        if name != "fashion_mnist":
-            raise DataError(
-                f"source='idx' needs path=DIR holding the {name} IDX files "
-                f"({IDX_PREFIX[split]}-images-idx3-ubyte[.gz]); or run "
-                f"`{prepare_cmd(name, None)}` and use source='tfds'"
-            )
-        directory = FASHION_MNIST_DIR
+        raise DataError(
+            f"source='idx' needs path=DIR holding the {name} IDX files "
+            f"({IDX_PREFIX[split]}-images-idx3-ubyte[.gz]); or run "
+            f"`{prepare_cmd(name, None)}` and use source='tfds'"
+        )
     file = find_idx_file(directory, split)
     if file is None:
         raise DataError(
-            f"no {IDX_PREFIX[split]}-images-idx3-ubyte[.gz] in {directory}; {how_to_get(name)}"
+            f"no {IDX_PREFIX[split]}-images-idx3-ubyte[.gz] in {directory}; {dataset.advice()}"
         )
-    images = read_idx_images(file, how_to_fix=how_to_get(name))
-    if name in ("mnist", "fashion_mnist") and images.shape[1:] != SHAPES[name]:
+    images = read_idx_images(file, how_to_fix=dataset.advice())
+    if images.shape[1:] != dataset.shape:
+        h, w, _ = dataset.shape
         raise DataError(
-            f"{file} holds {images.shape[1]}x{images.shape[2]} images, not 28x28 {name}; "
-            f"{how_to_get(name)}"
+            f"{file} holds {images.shape[1]}x{images.shape[2]} images, not {h}x{w} {name}; "
+            f"{dataset.advice()}"
         )
     return images
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from pga_jax.data.datasets import DataError, check_name
+from pga_jax.data.datasets import DataError, get
 from pga_jax.data.sources import load_arrays
 from pga_jax.data.tfds_source import import_tfds
 
@@ -23,9 +23,9 @@ def prepare(
     For celeb_a it also builds the 64x64 cache of `split`; with `folder` it builds the cache of
     a local JPEG folder instead and touches neither tfds nor the network.
     """
-    check_name(name)
-    if name == "synthetic":
-        logger.info("synthetic data is generated on the fly; nothing to prepare.")
+    dataset = get(name)
+    if name == "synthetic" or dataset.tfds_name is None:
+        logger.info("%s is not read from tfds; nothing to prepare.", name)
         return
     if folder is not None:
         if name != "celeb_a":
@@ -40,7 +40,7 @@ def prepare(
         raise DataError(
             "tfds needs importlib_resources to prepare; run `pip install -e .[tfds]`"
         ) from e
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = tfds.builder(dataset.tfds_name, data_dir=data_dir)
     logger.info("Downloading and preparing %s into %s ...", name, builder.data_dir)
     try:
         builder.download_and_prepare()

@@ -15,7 +15,7 @@ from pga_jax.data.celeba import (
     celeba_crop_resize,
     crop_tag,
 )
-from pga_jax.data.datasets import SHAPES, DataError, prepare_cmd
+from pga_jax.data.datasets import DataError, Dataset, prepare_cmd
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +42,12 @@ def import_tfds():
     return tfds
 
 
-def tfds_images(name: str, split: str, tfds_data_dir: str | None) -> Iterator[np.ndarray]:
+def tfds_images(dataset: Dataset, split: str, tfds_data_dir: str | None) -> Iterator[np.ndarray]:
     """Yields uint8 image chunks of a prepared tfds split, in order."""
     tfds = import_tfds()
+    name = dataset.name
     try:
-        ds = tfds.load(name, split=split, download=False, data_dir=tfds_data_dir)
+        ds = tfds.load(dataset.tfds_name, split=split, download=False, data_dir=tfds_data_dir)
     except AssertionError as e:  # tfds's way of saying "not prepared".
         raise DataError(
             f"tfds dataset {name} is not prepared in {tfds_data_dir or 'the default tfds data_dir'}"
@@ -65,29 +66,29 @@ def tfds_images(name: str, split: str, tfds_data_dir: str | None) -> Iterator[np
 
 
 def load_tfds(
-    name: str,
+    dataset: Dataset,
     split: str,
     tfds_data_dir: str | None,
     cache: Path,
     celeba_crop: int = DEFAULT_CELEBA_CROP,
 ) -> np.ndarray:
-    if name != "celeb_a":
-        chunks = list(tfds_images(name, split, tfds_data_dir))
+    if dataset.name != "celeb_a":
+        chunks = list(tfds_images(dataset, split, tfds_data_dir))
         images = np.concatenate(chunks) if chunks else None
         if images is None or len(images) == 0:
-            raise DataError(f"tfds split {name}[{split}] is empty; choose another split")
+            raise DataError(f"tfds split {dataset.name}[{split}] is empty; choose another split")
         return images
 
     tag = crop_tag(celeba_crop)
     cache_file = cache / f"celeb_a_tfds_{safe_name(split)}{tag}_{CELEBA_SIZE}x{CELEBA_SIZE}.npy"
-    cached = read_cache(cache_file, SHAPES["celeb_a"])
+    cached = read_cache(cache_file, dataset.shape)
     if cached is not None:
         return cached
     logger.info("Building %s from tfds celeb_a[%s] (one-off).", cache_file, split)
 
     def resized_chunks() -> Iterator[np.ndarray]:
         done = 0
-        for chunk in tfds_images(name, split, tfds_data_dir):
+        for chunk in tfds_images(dataset, split, tfds_data_dir):
             where = f"celeb_a[{split}]"
             yield np.stack([celeba_crop_resize(img, where, celeba_crop) for img in chunk])
             done += len(chunk)

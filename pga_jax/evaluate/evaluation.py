@@ -53,6 +53,7 @@ from absl import logging
 from pga_jax import (
     atomic,
     configs,
+    data,
     errors,
     images,
     sharding,
@@ -199,15 +200,15 @@ def held_out_images(config: ml_collections.ConfigDict, split: str, num: int, see
 
 
 def default_split(config: ml_collections.ConfigDict) -> str:
-    """The split of the real images: "test", or CelebA's training split (the paper trains on
-    every CelebA image)."""
-    return config.data.split if config.dataset == "celeb_a" else "test"
+    """The split of the real images: the dataset's evaluation split ("test"; CelebA: the run's
+    training split, the paper trains on every CelebA image)."""
+    return data.get(config.dataset).eval_split or config.data.split
 
 
 def reference_split(config: ml_collections.ConfigDict) -> str:
-    """The split of the FID reference statistics: "train" (all training images, as the paper),
-    or CelebA's training split."""
-    return config.data.split if config.dataset == "celeb_a" else "train"
+    """The split of the FID reference statistics: the dataset's reference split ("train", all
+    training images as the paper; CelebA: the run's training split)."""
+    return data.get(config.dataset).reference_split or config.data.split
 
 
 def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol: str | None = None):
@@ -233,7 +234,7 @@ def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol:
             config.dataset,
             reference_split(config),
             protocol or resize.DEFAULT_PROTOCOL,
-            celeba_crop=config.data.celeba_crop,  # used for CelebA only
+            celeba_crop=configs.load_options(config)["celeba_crop"],
         )
         path = str(cached) if cached.is_file() else ""
     if not path:

@@ -3,8 +3,6 @@ library is `table.py` (its docstring: what is written and how), the command line
 `__main__.py`."""
 
 from pga_jax.report.table import (
-    DATASET_NAMES,
-    DATASET_ORDER,
     Cell,
     ReportError,
     Table,
@@ -24,8 +22,6 @@ from pga_jax.report.table import (
 )
 
 __all__ = [
-    "DATASET_NAMES",
-    "DATASET_ORDER",
     "Cell",
     "ReportError",
     "Table",

@@ -37,15 +37,7 @@ import shutil
 import numpy as np
 from absl import logging
 
-from pga_jax import curves, errors, objectives, workdirs
-
-DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
-DATASET_NAMES = {
-    "mnist": "MNIST",
-    "fashion_mnist": "Fashion-MNIST",
-    "cifar10": "CIFAR-10",
-    "celeb_a": "CelebA",
-}
+from pga_jax import curves, data, errors, objectives, workdirs
 
 
 class ReportError(errors.UserError, ValueError):
@@ -108,8 +100,14 @@ def column_label(record: dict) -> str:
 
 def _column_key(column: str):
     dataset, _, setting = column.partition(" [")
-    rank = DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
+    order = data.names()  # registration order: the paper's datasets first
+    rank = order.index(dataset) if dataset in order else len(order)
     return (bool(setting), rank, column)  # Table 1's columns first, then Appendix C's
+
+
+def _dataset_label(column: str) -> str:
+    """A Table 1 column's heading: its dataset's label ("CIFAR-10"); other columns as they are."""
+    return data.get(column).label if column in data.names() else column
 
 
 def _protocol(fid: dict) -> str:
@@ -175,7 +173,7 @@ def format_cell(cell: Cell | None, digits: int = 2) -> str:
 
 
 def _grid(table: Table) -> list[list[str]]:
-    header = ["objective"] + [DATASET_NAMES.get(c, c) for c in table.columns]
+    header = ["objective"] + [_dataset_label(c) for c in table.columns]
     body = [[r] + [format_cell(table.cells.get((r, c))) for c in table.columns] for r in table.rows]
     return [header, *body]
 

@@ -11,17 +11,8 @@ from pga_jax import configs, data, models
 
 def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
     """uint8 NHWC training images of config.dataset (synthetic: the architecture's shape)."""
-    shape = models.OUTPUT_SHAPES[config.model.arch]
-    imgs = data.load_arrays(
-        config.dataset,
-        config.data.split,
-        source=config.data.source,
-        path=config.data.path or None,
-        tfds_data_dir=config.data.tfds_data_dir or None,
-        synthetic_shape=shape,
-        synthetic_size=config.data.synthetic_size,
-        celeba_crop=config.data.celeba_crop,
-    )
+    shape = models.output_shape(config.model.arch)
+    imgs = data.load_arrays(config.dataset, config.data.split, **configs.load_options(config))
     if tuple(imgs.shape[1:]) != shape:
         raise configs.ConfigError(
             f"dataset {config.dataset!r} has {tuple(imgs.shape[1:])} images but "

@@ -10,28 +10,16 @@ import os
 import ml_collections
 from absl import logging
 
-from pga_jax import atomic, configs, distributed
+from pga_jax import atomic, config_fields, configs, distributed
 
-# What a checkpoint's meaning depends on (model.fast_layers may change: same parameters).
-STRUCTURAL_KEYS = (
-    "dataset",
-    "model.arch",
-    "model.z_dim",
-    "model.bn",
-    "model.resnet_dim",
-    "model.width",
-    "data.celeba_crop",
-    "objective.name",
-    "seed",
-    "batch_size",
-)
 CONFIG_FILE = "config.json"
 # Written to a frozen member's workdir: the step whose loss was not finite and why.
 FAILURE_FILE = "failure.json"
 
 
 def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes config.json once; refuses to resume a workdir trained with another model."""
+    """Writes config.json once; refuses to resume a workdir trained with another model (a
+    STRUCTURAL field of config_fields differs)."""
     path = os.path.join(workdir, CONFIG_FILE)
     current = json.loads(config.to_json_best_effort())
     if os.path.exists(path):
@@ -44,7 +32,7 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
                 return configs.ADDED_FIELDS.get(dotted)
             return node[leaf]
 
-        for key in STRUCTURAL_KEYS:
+        for key in config_fields.structural_keys(config.model.arch):
             if get(saved, key) != get(current, key):
                 raise configs.ConfigError(
                     f"{workdir} holds a run with {key}={get(saved, key)!r}, not "

@@ -48,15 +48,7 @@ class Model:
 def build_networks(config: ml_collections.ConfigDict):
     """(encoder, decoder, objective) of a config: the Flax modules and the static objective."""
     obj = configs.objective(config)
-    encoder, decoder = models.build_models(
-        config.model.arch,
-        config.model.z_dim,
-        bn=config.model.bn,
-        variational=obj.variational,
-        resnet_dim=config.model.resnet_dim,
-        fast_layers=config.model.fast_layers,
-        width=config.model.width,
-    )
+    encoder, decoder = models.build(config.model, obj.variational)
     return encoder, decoder, obj
 
 
@@ -87,7 +79,7 @@ def load_for_inference(
     or rng and a Model without optimiser (`tx` None): nothing of the optimiser is built or
     read. None if the workdir has no checkpoint."""
     encoder, decoder, obj = build_networks(config)
-    shape = models.OUTPUT_SHAPES[config.model.arch]
+    shape = models.output_shape(config.model.arch)
     variables = jax.eval_shape(  # shapes only: nothing is initialised
         lambda: models.init_variables(
             encoder, decoder, jax.random.PRNGKey(0), shape, config.model.z_dim
