@@ -18,7 +18,7 @@ from fakes import TinyFeatures
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("api") / "run")
-    config = pga_jax.get_config("mnist_vpga:smoke", num_steps=2, objective__eta=0.5)
+    config = pga_jax.get_config("mnist_lpga:smoke", num_steps=2, objective__alpha=0.5)
     state = pga_jax.train(config, workdir)
     return workdir, config, state
 
@@ -81,7 +81,7 @@ def test_load_reads_no_optimiser_state(trained, monkeypatch):
 def test_load_an_earlier_checkpoint(trained, tmp_path):
     workdir, _, _ = trained  # 2 steps
     longer = str(tmp_path / "longer")
-    pga_jax.train(pga_jax.get_config("mnist_vpga:smoke", num_steps=4, objective__eta=0.5), longer)
+    pga_jax.train(pga_jax.get_config("mnist_lpga:smoke", num_steps=4, objective__alpha=0.5), longer)
     at_2, latest = pga_jax.load(longer, step=2), pga_jax.load(longer)
     assert (at_2.step, latest.step) == (2, 4)
 

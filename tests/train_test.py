@@ -145,8 +145,11 @@ def test_every_parameter_carries_an_optimiser_label():
         optim.param_labels({"encoder": state.params["encoder"], "extra": {"w": jnp.ones(2)}})
 
 
-def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path):
-    config = smoke_config("lpga", "conv_32")  # BatchNorm on: running averages are resumed too
+@pytest.mark.parametrize("arch", ["conv_mnist", "conv_32"])
+def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path, arch):
+    # conv_mnist: the smoke loop the other tests compile; conv_32 (slow tier): BatchNorm on, its
+    # running averages are resumed too
+    config = smoke_config("lpga", arch)
     config.objective.warmup_steps = 2
     config.num_steps = 6
     full = training.train_and_evaluate(config, str(tmp_path / "full"))
@@ -194,7 +197,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_corrupted_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
-    config = smoke_config("vae")
+    config = smoke_config("lpga")
     config.num_steps = 2
     training.train_and_evaluate(config, str(tmp_path))
     ckpt_dir = tmp_path / "checkpoints" / "2"
@@ -265,7 +268,7 @@ def test_config_json_records_how_each_start_computes(tmp_path, monkeypatch):
     from pga_jax.cpu import xla_options
 
     workdir = str(tmp_path / "run")
-    config = smoke_config("vae")
+    config = smoke_config("lpga")  # the loop the other smoke tests compile
     config.num_steps = 1
 
     def runtime():
