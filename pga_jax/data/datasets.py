@@ -107,6 +107,7 @@ def how_to_get(name: str) -> str:
 
 
 _MNIST_SETTINGS = dict(arch="conv_mnist", bn=False, learning_rate=0.1, epochs=600, z_dim=32)
+_CIFAR_SETTINGS = dict(arch="conv_32", bn=True, learning_rate=0.2, epochs=400, z_dim=128)
 
 for _entry in (
     Dataset(
@@ -144,7 +145,7 @@ for _entry in (
         50_000,
         ("tfds",),
         tfds_name="cifar10",
-        defaults=dict(arch="conv_32", bn=True, learning_rate=0.2, epochs=400, z_dim=128),
+        defaults=_CIFAR_SETTINGS,
     ),
     # The paper trains and evaluates on every CelebA image (218x178, cropped and resized to
     # 64x64 by data/celeba.py).
@@ -169,7 +170,7 @@ for _entry in (
         73_257,
         ("tfds",),
         tfds_name="svhn_cropped",
-        defaults=dict(arch="conv_32", bn=True, learning_rate=0.2, epochs=400, z_dim=128),
+        defaults=_CIFAR_SETTINGS,
     ),
     # Deterministic smooth random images for tests and smoke runs (data/synthetic.py).
     Dataset("synthetic", "synthetic", (28, 28, 1), None, ()),
