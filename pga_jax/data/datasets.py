@@ -77,10 +77,6 @@ def get(name: str) -> Dataset:
     return _REGISTRY[name]
 
 
-def check_name(name: str) -> None:
-    get(name)
-
-
 def image_shape(name: str) -> tuple[int, int, int]:
     """(H, W, C) of the images `load_arrays(name)` returns (synthetic: its default shape)."""
     return get(name).shape
@@ -99,11 +95,6 @@ def prepare_cmd(name: str, tfds_data_dir: str | None) -> str:
     if tfds_data_dir:
         cmd += f" --data_dir={tfds_data_dir}"
     return cmd
-
-
-def how_to_get(name: str) -> str:
-    """One-line advice on obtaining the data of `name` (no trailing period)."""
-    return get(name).advice()
 
 
 _MNIST_SETTINGS = dict(arch="conv_mnist", bn=False, learning_rate=0.1, epochs=600, z_dim=32)
