@@ -1,5 +1,5 @@
-"""Test set-up: CPU only, float32, quiet TensorFlow, one XLA compilation cache per run, and the
-two tiers.
+"""Test set-up: CPU only, float32, quiet TensorFlow, one XLA compilation cache kept between
+runs, and the two tiers.
 
 Tiers (docs/testing.md): `python -m pytest -q -n 2` runs the fast tier, every unit of
 behaviour at the smallest sizes that exercise it (minutes, before every commit);
@@ -9,16 +9,19 @@ notebook). `.ci/run` runs both. A test is slow if it is marked `@pytest.mark.slo
 pattern of `SLOW` below, with the reason it is there.
 
 Many tests compile the same computation (a smoke config's train step, the networks' inits) in
-several processes: the two xdist workers and the CLI subprocesses. JAX's persistent compilation
-cache, in a fresh folder for each pytest run that all of them share (the environment is
-inherited), compiles each one once; a hit returns the executable XLA compiled before, so no
-result changes. Set JAX_COMPILATION_CACHE_DIR yourself to keep one between runs.
+several processes: the two xdist workers and the CLI subprocesses, and in every run of the
+suite. JAX's persistent compilation cache, one folder that all of them share (the environment
+is inherited), compiles each one once: `.cache/jax-tests/` in the checkout (git ignores it), kept
+between runs, so a developer's next run compiles only what the change touched, and `.ci/run`'s
+slow tier reuses what its fast tier compiled. A cache entry is keyed by the computation's HLO,
+the compile options and the jax/jaxlib version, and a hit returns the executable XLA compiled
+before, so no result changes. Set JAX_COMPILATION_CACHE_DIR to use another folder (an empty
+one to time a cold run); delete the folder to reclaim its space (JAX keeps it under
+JAX_COMPILATION_CACHE_MAX_SIZE, 2 GiB here, dropping the least recently used entries).
 """
 
 import fnmatch
 import os
-import shutil
-import tempfile
 
 import pytest
 
@@ -26,9 +29,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
-if _OWN_CACHE:  # the controller (imported first) makes it; workers and subprocesses inherit it
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="pga_jax_test_xla_")
+_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_CACHE, "jax-tests"))
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 # node-id patterns (fnmatch) of the slow tier: what each runs end to end, and why it is slow.
@@ -51,6 +54,9 @@ SLOW = {
     "tests/train_test.py::test_one_step_changes_both_networks_*-conv_32]": "every architecture",
     "tests/train_test.py::test_one_step_changes_both_networks_*-conv_64]": "every architecture",
     "tests/train_test.py::test_one_step_changes_both_networks_*-resnet_32]": "every architecture",
+    # every objective's step (fast tier: LPGA's step, and every objective's terms in routing_test)
+    "tests/train_test.py::test_one_step_changes_both_networks_*[v*-conv_mnist]": "per objective",
+    "tests/train_test.py::test_one_step_changes_both_networks_*[lv*-conv_mnist]": "per objective",
     "tests/train_test.py::test_update_equals_plain_autoencoder_*[*-True]": "per objective",
     "tests/train_test.py::test_update_equals_plain_autoencoder_*[*-False]": "warm-up runs",
     "tests/checkpointing_test.py::test_damaged_checkpoint_is_refused_*[bytes]": "(fast: [bit])",
@@ -67,6 +73,9 @@ SLOW = {
     "tests/routing_test.py::test_total_gradient_is_encoder_loss_*": "every objective, conv_32",
     "tests/routing_test.py::test_latent_terms_reach_decoder_zero_*": "BatchNorm (conv_32: slow)",
     "tests/routing_test.py::test_vr_reaches_encoder_only_through_sigma[lvpga-log_vr]": "(vpga)",
+    "tests/log_det_test.py::test_exact_value_of_every_architecture_*[c*_*2]": "every arch",
+    "tests/log_det_test.py::test_exact_value_of_every_architecture_*[c*_64]": "every arch",
+    "tests/log_det_test.py::test_exact_value_of_every_architecture_*[resnet_32]": "every arch",
     # float64 steps of every architecture (fast tier: composability_test's float32 checks)
     "tests/accuracy_test.py::*": "float64 gradients",
     "tests/original_tf_step_test.py::test_tf_step_gradients_equal_pga_jax*": "TensorFlow step",
@@ -116,8 +125,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(fnmatch.fnmatchcase(item.nodeid, pattern) for pattern in patterns):
             item.add_marker(pytest.mark.slow)
-
-
-def pytest_unconfigure(config):
-    if _OWN_CACHE and not hasattr(config, "workerinput"):  # the run that made it removes it
-        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
