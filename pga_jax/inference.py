@@ -6,6 +6,7 @@
     y = run.reconstruct(images)           # decode(encode(x))
     row = run.interpolate(img_a, img_b, steps=10)   # images or latents at both ends
     run.fid(5000, ref="fm_ref.npz")       # the FID dict of pga_jax.fid.score
+    run.log_det(1000)                     # Prop. 1: exact log|det dh/dz| vs its surrogate
 
 Images in: uint8 [0, 255] or floats in [-1, 1], [N, H, W, C] or one [H, W, C] image, of the
 run's shape. Images out: float32 in [-1, 1], or uint8 with `uint8=True` (the original code's
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pga_jax import checkpointing, data, errors, evaluate, images, training
+from pga_jax.evaluate import log_det
 
 
 class RunError(errors.UserError, ValueError):
@@ -120,6 +122,19 @@ class Run:
             self._state, self._model, self._generate, n, batch, jax.random.PRNGKey(seed)
         )
         return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
+
+    def log_det(self, n: int = 1000, seed: int = 0, split: str = "") -> dict:
+        """Proposition 1 at z = mu_phi(x) of n held-out images (of `split`; default: the
+        dataset's evaluation split) and at n latents z ~ N(0, I): the exact log|det dh/dz|, the
+        surrogate at the config's eps and smaller ones, their gaps, per latent dimension
+        (pga_jax.evaluate.log_det; `evaluate(..., log_det_latents=n)` writes the same)."""
+        if n <= 0:
+            raise RunError(f"n={n} must be positive")
+        x = evaluate.held_out_images(
+            self.config, split or evaluate.default_split(self.config), n, seed + 1
+        )
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
+        return log_det.measure_run(self._model, self._state, self.config, x, key)
 
 
 def load(workdir: str, step: int | None = None) -> Run:

@@ -16,6 +16,10 @@ writes WORKDIR/eval/:
 - ``interpolations_data.png``: each row x_a, g((1 - t) mu_phi(x_a) + t mu_phi(x_b)) for
   t = 0 .. 1, x_b; the t = 0 and t = 1 images are the reconstructions of x_a and x_b;
 - ``interpolations_prior.png``: each row g((1 - t) z_a + t z_b), z_a, z_b ~ N(0, I) (Fig. 7);
+- with ``log_det_latents=N`` (``--log_det_latents=1000``), Proposition 1 measured
+  (``log_det.py``): the exact log|det dh/dz| next to the surrogate L_nll^theta trains with, at
+  z = mu_phi(x) of N held-out images and at N latents z ~ N(0, I), in eval.json's ``log_det``
+  and in ``log_det.png`` (the surrogate against eps beside the exact value);
 - TensorBoard events with the same images and the FID (``tensorboard --logdir WORKDIR/eval``).
 
 The FID is of ``--num_samples`` samples (the paper's 5,000 by default; FID is biased by N, so
@@ -61,6 +65,7 @@ from pga_jax import (
     workdirs,
     writers,
 )
+from pga_jax.evaluate import log_det
 
 _NO_REF = (
     "no FID reference statistics: make them with python -m pga_jax.fid stats --dataset={dataset} "
@@ -320,6 +325,7 @@ class _Job:
     grids: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     samples: np.ndarray | None = None  # the FID's, when scored or saved
     fid: dict | None = None
+    log_det: dict | None = None  # Prop. 1's numbers, when asked (log_det_latents > 0)
 
 
 def evaluate_many(
@@ -337,6 +343,7 @@ def evaluate_many(
     num_interpolations: int = 8,
     interpolation_steps: int = 10,
     save_samples: bool = False,
+    log_det_latents: int = 0,
     tensorboard: bool = True,
 ) -> list[dict]:
     """`evaluate` of each workdir (the same options for all): writes what it writes and
@@ -374,6 +381,8 @@ def _check_options(opts) -> None:
     for name in ("num_samples", "num_images", "num_interpolations"):
         if getattr(opts, name) <= 0:
             raise EvaluationError(f"--{name}={getattr(opts, name)} must be positive")
+    if opts.log_det_latents < 0:
+        raise EvaluationError(f"--log_det_latents={opts.log_det_latents} must be 0 (off) or more")
     if opts.interpolation_steps < 2:
         raise EvaluationError(
             f"--interpolation_steps={opts.interpolation_steps} must be at least 2"
@@ -454,6 +463,8 @@ def _generate(job: _Job, opts) -> None:
         strips.reshape(-1, *strips.shape[2:]), ncols=steps
     )
 
+    if opts.log_det_latents:
+        _measure_log_det(job, run, opts)
     if job.ref_path is None:
         logging.warning("FID skipped: %s", job.skipped)
     if job.ref_path is not None or opts.save_samples:
@@ -463,6 +474,18 @@ def _generate(job: _Job, opts) -> None:
         )
     if job.ref_path is not None:
         _check_scorable(job.samples, job.ref, job.feature_fn, configs.celeba_crop(job.config))
+
+
+def _measure_log_det(job: _Job, run: RestoredRun, opts) -> None:
+    """Prop. 1 at z = mu_phi(x) of `log_det_latents` held-out images and as many z ~ N(0, I)."""
+    n = opts.log_det_latents
+    logging.info("Proposition 1: log|det dh/dz| at 2 x %d latents", n)
+    x = held_out_images(job.config, job.split, n, opts.seed + 1)
+    key = jax.random.fold_in(jax.random.PRNGKey(opts.seed), 3)
+    job.log_det = log_det.measure_run(run.model, run.state, job.config, x, key)
+    c = job.config
+    title = f"{c.objective.name} / {c.dataset} / {c.model.arch}, step {job.step}"
+    job.grids["log_det"] = log_det.figure(job.log_det, title)
 
 
 def _score_in_groups(jobs: list[_Job], many: bool) -> None:
@@ -512,16 +535,21 @@ def _write(job: _Job, opts) -> dict:
     }
     if job.fid is None:
         result["fid_skipped"] = job.skipped
+    if job.log_det is not None:
+        result["log_det"] = job.log_det
     atomic.write_json(workdirs.eval_json(job.workdir), result)
     if opts.tensorboard:
-        _write_tensorboard(eval_dir, job.step, job.grids, job.fid)
+        _write_tensorboard(eval_dir, job.step, job.grids, job.fid, job.log_det)
     return result
 
 
-def _write_tensorboard(eval_dir: str, step: int, grids: dict, fid: dict | None) -> None:
+def _write_tensorboard(eval_dir: str, step: int, grids: dict, fid, log_det_result) -> None:
     writer = writers.create_writer(eval_dir)
     writer.write_images(step, {f"eval/{k}": v[None] for k, v in grids.items()})
-    if fid is not None:
-        writer.write_scalars(step, {"eval/fid": fid["fid"]})
+    scalars = {} if fid is None else {"eval/fid": fid["fid"]}
+    if log_det_result is not None:
+        scalars.update(log_det.scalars(log_det_result, "eval/log_det/"))
+    if scalars:
+        writer.write_scalars(step, scalars)
     writer.flush()
     writer.close()

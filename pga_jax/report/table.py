@@ -206,16 +206,34 @@ def to_csv(table: Table) -> str:
 # reference's kept features; blank where absent) and what the FID depends on.
 _RUN_SCORES = ("fid", "kid", "kid_std", "precision", "recall", "n", "n_ref")
 _RUN_SETTINGS = ("protocol", "weights_sha256", "ref_stats")
+# Prop. 1 at z = mu_phi(x) (evaluate --log_det_latents; blank where not measured), per latent
+# dimension: the exact log|det dh/dz|, the surrogate at the config's eps, and its excess
+_LOG_DET = {
+    "log_det_exact": "exact",
+    "log_det_surrogate": "surrogate",
+    "log_det_gap": "surrogate_gap",
+}
+
+
+def _log_det_cells(rec: dict) -> list:
+    measured = rec.get("log_det")
+    if not measured:
+        return [""] * len(_LOG_DET)
+    from pga_jax.evaluate import log_det  # noqa: PLC0415
+
+    flat = log_det.scalars(measured)
+    return [flat[f"data/{key}"] for key in _LOG_DET.values()]
 
 
 def runs_csv(records: list[dict]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["path", "objective", "dataset", "step", *_RUN_SCORES, *_RUN_SETTINGS])
+    w.writerow(["path", "objective", "dataset", "step", *_RUN_SCORES, *_RUN_SETTINGS, *_LOG_DET])
     for rec in records:
         fid = rec.get("fid") or {}
         head = [rec.get("path", ""), row_label(rec), column_label(rec), rec["step"]]
-        w.writerow(head + [fid.get(k, "") for k in _RUN_SCORES + _RUN_SETTINGS])
+        scores = [fid.get(k, "") for k in _RUN_SCORES + _RUN_SETTINGS]
+        w.writerow(head + scores + _log_det_cells(rec))
     return out.getvalue()
 
 
