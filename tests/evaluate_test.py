@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pga_jax import configs, evaluate, training
+from pga_jax import configs, evaluate, images, training
 from pga_jax.fid import reference, score, weights
 
 from cli_helper import run_module
@@ -92,6 +92,15 @@ def test_evaluate_writes_every_artefact_and_its_json(trained, ref_stats):
     for name, shape in shapes.items():
         assert _png_shape(os.path.join(eval_dir, f"{name}.png")) == shape, name
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(eval_dir))
+    # The reconstructions' tiles are the held-out images and their reconstructions themselves.
+    run = evaluate.load_run(workdir)
+    real = evaluate.held_out_images(run.config, "test", 8 + 2 * 3, seed=3)[:8]
+    recons = np.asarray(training.make_reconstruct(run.model)(run.state, real))
+    with Image.open(os.path.join(eval_dir, "reconstructions.png")) as im:
+        grid = np.asarray(im)[..., None]
+    got = images.tiles(grid, 16, (28, 28, 1), ncols=4)
+    np.testing.assert_array_equal(got[0::2], images.to_uint8(real))
+    np.testing.assert_array_equal(got[1::2], images.to_uint8(recons))
 
 
 def test_interpolation_endpoints_decode_to_the_endpoints_reconstructions(trained):
