@@ -144,12 +144,14 @@ def test_print_config_prints_fields_with_overrides_and_exits():
     assert f"num_steps = {600 * (60_000 // 128)} " in result.stdout
 
 
-def test_a_wheel_install_loads_configs_by_name(tmp_path):
-    """The wheel ships experiments/ as pga_jax.experiments: get_config works from it alone."""
+@pytest.fixture(scope="module")
+def wheel_site(tmp_path_factory):
+    """The package built as a wheel and unpacked (what pip installs), as a PYTHONPATH entry."""
     import subprocess
     import sys
     import zipfile
 
+    tmp_path = tmp_path_factory.mktemp("wheel")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run(
         [
@@ -170,11 +172,19 @@ def test_a_wheel_install_loads_configs_by_name(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("pga_jax-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    return str(tmp_path / "site"), names
+
+
+def test_a_wheel_install_loads_configs_by_name(wheel_site, tmp_path):
+    """The wheel ships experiments/ as pga_jax.experiments: get_config works from it alone."""
+    import subprocess
+    import sys
+
+    site, names = wheel_site
     for name in os.listdir(configs.EXPERIMENTS_DIR):
         if name.endswith(".py"):
             assert f"pga_jax/experiments/{name}" in names
-    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    site = str(tmp_path / "site")
     code = (
         "import pga_jax, pga_jax.configs as c; "
         f"assert c.EXPERIMENTS_DIR.startswith({site!r}), c.EXPERIMENTS_DIR; "
@@ -189,3 +199,20 @@ def test_a_wheel_install_loads_configs_by_name(tmp_path):
         env={**os.environ, "PYTHONPATH": site},
     )
     assert out.stdout.strip() == "vpga"
+
+
+def test_a_wheel_install_runs_main_with_a_config_by_name(wheel_site, tmp_path):
+    """`python -m pga_jax.main --config=NAME:variant` from the wheel alone (no checkout)."""
+    import subprocess
+    import sys
+
+    site, _ = wheel_site
+    out = subprocess.run(
+        [sys.executable, "-m", "pga_jax.main", "--config=cifar_vpga:smoke", "--print_config"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": site, "JAX_PLATFORMS": "cpu"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "objective.name = 'vpga'" in out.stdout, out.stdout[:2000]
