@@ -1,6 +1,8 @@
 """The Python API: `pga_jax.get_config`, `pga_jax.train`, `pga_jax.load` and the run's
 sample / encode / decode / reconstruct / interpolate / fid on a smoke run."""
 
+import contextlib
+import io
 import os
 
 import jax
@@ -14,12 +16,16 @@ from pga_jax.fid import score
 from cli_helper import run_module
 from fakes import TinyFeatures
 
+SHOWN = {}  # what pga_jax.train wrote on stderr while the module's run trained
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("api") / "run")
     config = pga_jax.get_config("mnist_lpga:smoke", num_steps=2, objective__alpha=0.5)
-    state = pga_jax.train(config, workdir)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        state = pga_jax.train(config, workdir)
+    SHOWN["stderr"] = err.getvalue()
     return workdir, config, state
 
 
@@ -33,6 +39,15 @@ def test_get_config_applies_overrides_and_refuses_unknown_fields():
 def test_train_trains_to_num_steps(trained):
     _, config, state = trained
     assert callable(pga_jax.train) and int(state.step) == config.num_steps
+
+
+def test_train_shows_a_progress_bar_with_the_loss(trained):
+    """Outside a terminal or notebook (here: a StringIO), whole lines: the first step's and
+    the last one's, with steps/s and the last logged loss."""
+    lines = [line for line in SHOWN["stderr"].splitlines() if line.startswith("train ")]
+    assert lines[0].startswith("train 1/2 [") and lines[-1].startswith("train 2/2 [")
+    assert " steps/s | " in lines[-1] and " | loss " in lines[-1], lines
+    float(lines[-1].rsplit("loss ", 1)[1])
 
 
 def test_load_round_trip(trained):
@@ -103,6 +118,20 @@ def test_fid_of_a_loaded_run(trained, tmp_path):
     )
     result = pga_jax.load(workdir).fid(16, ref=ref, feature_fn=TinyFeatures())
     assert result["n"] == 16 and np.isfinite(result["fid"])
+
+
+def test_fid_errors_name_the_api_argument_and_say_how_to_make_a_reference(trained, tmp_path):
+    run = pga_jax.load(trained[0])
+    with pytest.raises(inference.RunError) as e:
+        run.fid(16, ref=str(tmp_path / "nope.npz"), feature_fn=TinyFeatures())
+    message = str(e.value)
+    assert message.startswith(f"ref={tmp_path / 'nope.npz'} does not exist; ")
+    assert "--fid_ref_stats" not in message and "\n" not in message
+    assert "python -m pga_jax.fid stats --dataset=" in message
+    assert "pga_jax.fid.score.save_stats(" in message
+    with pytest.raises(inference.RunError) as e:  # a smoke run: no cached statistics
+        run.fid(16, feature_fn=TinyFeatures())
+    assert "pass ref=FILE.npz" in str(e.value) and "--fid_ref_stats" not in str(e.value)
 
 
 def test_bad_workdir_and_wrong_shapes_are_one_line_errors(trained, tmp_path):
