@@ -109,6 +109,7 @@ SLOW = {
     "tests/commands_test.py::test_every_command_lines_help_exits_0*": "a CLI process each",
     "tests/commands_test.py::test_main_takes_an_experiment_by_name_*": "three CLI processes",
     "tests/api_test.py::test_a_wheel_install_runs_main_with_a_config_by_name": "wheel + CLI",
+    "tests/readme_test.py::test_the_readmes_blocks_run_as_written": "every README block, run",
     "tests/benchmark_train_step_test.py::*": "the benchmark's rows",
 }
 
