@@ -43,11 +43,20 @@ def load(workdir: str, step: int | None = None):
     return inference.load(workdir, step)
 
 
-def train(config, workdir: str, *, allow_changed_settings: bool = False):
+def train(config, workdir: str, *, allow_changed_settings: bool = False, progress: bool = True):
     """Trains (or resumes) the run of `config` in `workdir` to config.num_steps and returns
     its final state: `pga_jax.training.train_and_evaluate` after `pga_jax.cpu.setup()` (the
-    CPU's process settings, where they apply and jax has not started yet)."""
-    from pga_jax import cpu, training  # noqa: PLC0415
+    CPU's process settings, where they apply and jax has not started yet).
+
+    `progress=True` shows a progress bar on stderr (steps, steps/s, ETA, the last logged loss;
+    one line rewritten in place in a notebook or terminal, a line every 30 s in a log file),
+    and FID's during training; orbax's routine messages are not shown while it runs.
+    `progress=False`: nothing but warnings."""
+    from pga_jax import checkpointing, cpu, training  # noqa: PLC0415
+    from pga_jax import progress as bars  # noqa: PLC0415
 
     cpu.setup()
-    return training.train_and_evaluate(config, workdir, allow_changed_settings)
+    with checkpointing.quiet_orbax(), bars.shown(progress):
+        return training.train_and_evaluate(
+            config, workdir, allow_changed_settings, progress=progress
+        )

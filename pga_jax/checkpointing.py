@@ -37,10 +37,19 @@ class CheckpointError(UserError, RuntimeError):
     """An unreadable checkpoint; the message names it and says how to proceed."""
 
 
+# orbax's warnings that say nothing is wrong: a save waited for the one before it.
+ROUTINE_ORBAX_WARNINGS = ("Waiting for previous save",)
+
+
 class QuietOrbax:
     """absl log filter: drops orbax's INFO chatter (several lines per checkpoint); its warnings
     and errors pass as one line each, without the tracebacks of its background threads (a
-    failed save is reported once, as CheckpointError, by `Checkpointer.save`)."""
+    failed save is reported once, as CheckpointError, by `Checkpointer.save`). With
+    `routine=False` (the Python API's) its routine warnings (`ROUTINE_ORBAX_WARNINGS`) are
+    dropped too."""
+
+    def __init__(self, routine: bool = True):
+        self.routine = routine
 
     def filter(self, record) -> bool:
         if "/asyncio/" in record.pathname and "orbax" in str(record.exc_info):
@@ -49,10 +58,26 @@ class QuietOrbax:
             return True
         elif record.levelno <= logging.converter.STANDARD_INFO:
             return False
+        elif not self.routine and str(record.msg).startswith(ROUTINE_ORBAX_WARNINGS):
+            return False
         if record.exc_info or "\n" in record.getMessage():
             record.msg, record.args = " ".join(record.getMessage().split())[:300], ()
             record.exc_info = record.exc_text = None
         return True
+
+
+@contextlib.contextmanager
+def quiet_orbax():
+    """For the Python API (`pga_jax.train`), while it runs: orbax's chatter and routine
+    warnings are not shown (`QuietOrbax(routine=False)` on absl's logger, removed after)."""
+    import logging as std_logging  # noqa: PLC0415  (absl's logging is imported as `logging`)
+
+    logger, quiet = std_logging.getLogger("absl"), QuietOrbax(routine=False)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def ignore_closed_event_loops() -> None:

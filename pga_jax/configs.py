@@ -187,6 +187,15 @@ def finalize(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.Co
     return VARIANTS[arg](c)
 
 
+def experiment_names() -> list[str]:
+    """The experiments `load_experiment` (and `--config=NAME`) knows by name."""
+    if not os.path.isdir(EXPERIMENTS_DIR):
+        return []
+    return sorted(
+        f[:-3] for f in os.listdir(EXPERIMENTS_DIR) if f.endswith(".py") and not f.startswith("_")
+    )
+
+
 def load_experiment(name: str, arg: str | None = None) -> ml_collections.ConfigDict:
     """`get_config(arg)` of `experiments/<name>.py`, or of the file `name` if it is a path.
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pga_jax import checkpointing, data, errors, evaluate, images, training
+from pga_jax import progress as bars
 from pga_jax.evaluate import log_det
 
 
@@ -111,17 +112,24 @@ class Run:
         z = evaluate.interpolate(ends[0][None], ends[1][None], steps)[0]
         return self.decode(z, uint8)
 
-    def fid(self, n: int = 5000, ref: str = "", seed: int = 0, feature_fn=None) -> dict:
+    def fid(
+        self, n: int = 5000, ref: str = "", seed: int = 0, feature_fn=None, progress: bool = True
+    ) -> dict:
         """The FID dict (pga_jax.fid.score) of n samples against the statistics `ref` (a .npz;
-        default: the run's config, else the cached statistics of its dataset)."""
-        stats, path, skipped = evaluate.load_ref_stats(ref, self.config)
+        default: the run's config, else the cached statistics of its dataset). `progress`: a
+        bar of the Inception features (minutes on a CPU) on stderr."""
+        try:
+            stats, path, skipped = evaluate.load_ref_stats(ref, self.config, argument="ref")
+        except evaluate.EvaluationError as e:
+            raise RunError(f"{e}; or {evaluate.MAKE_REF_IN_PYTHON}") from None
         if path is None:
-            raise RunError(f"no FID reference statistics: {skipped}")
+            raise RunError(f"{skipped}; or {evaluate.MAKE_REF_IN_PYTHON}")
         batch = min(self.config.fid_batch_size, n)
         samples = training.generate_samples(
             self._state, self._model, self._generate, n, batch, jax.random.PRNGKey(seed)
         )
-        return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
+        with bars.shown(progress):
+            return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
 
     def log_det(self, n: int = 1000, seed: int = 0, split: str = "") -> dict:
         """Proposition 1 at z = mu_phi(x) of n held-out images (of `split`; default: the

@@ -17,13 +17,23 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pga_jax import checkpointing, configs, cpu, distributed, errors, objectives, training
+from pga_jax import (
+    checkpointing,
+    commands,
+    configs,
+    cpu,
+    distributed,
+    errors,
+    objectives,
+    training,
+)
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     "config",
     None,
-    "Experiment config file, e.g. experiments/fashion_mnist_lpga.py[:smoke].",
+    "Experiment: a name, e.g. fashion_mnist_lpga[:smoke] (as pga_jax.get_config), or a file, "
+    "e.g. experiments/fashion_mnist_lpga.py[:smoke].",
     lock_config=True,
 )
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images.")
@@ -51,14 +61,31 @@ flags.mark_flags_as_required(["config"])
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing, with an unknown `--config.key` reported as one line.
+    """absl's flag parsing, with an experiment named as `get_config` names it
+    (`--config=fashion_mnist_lpga:smoke`, also from a wheel install), help exiting 0, and a
+    bad config, variant or `--config.key` reported as one line.
 
     ml_collections raises AttributeError/KeyError (a long traceback) for an override of a field
-    the config does not have; a wrong type is already a one-line absl flags error.
+    the config does not have, and wraps a config file's own ConfigError in a flags error with a
+    traceback in its message; a wrong type is already a one-line absl flags error.
     """
+    config_arg = next((a for a in argv[1:] if a.startswith("--config=")), None)  # as given
+    argv = commands.with_experiment_paths(argv)
+    if config_arg is not None and not commands.asks_for_help(argv):
+        resolved = next(a for a in argv[1:] if a.startswith("--config="))
+        if not os.path.isfile(configs.split_variant(resolved[len("--config=") :])[0]):
+            errors.exit_with(
+                f"{config_arg.partition(':')[0]}: no such experiment or file (the experiments are "
+                f"{', '.join(configs.experiment_names())}, or a path to an experiment file; "
+                "a variant follows a colon: fashion_mnist_lpga:smoke)"
+            )
     try:
-        return FLAGS(argv)
+        with commands.help_exits_zero(argv):
+            return FLAGS(argv)
     except flags.Error as e:  # as absl's own parser reports it, on one line
+        cause = commands.user_error_in(e)
+        if cause is not None:  # the config file's own error (a bad variant, a bad value)
+            errors.exit_with(f"{config_arg or '--config'}: {cause}")
         lines = [line for line in str(e).splitlines() if line.strip()]
         text = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
         sys.exit(f"FATAL Flags parsing error: {text}\nPass --helpshort or --helpfull to see help.")

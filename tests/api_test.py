@@ -1,6 +1,8 @@
 """The Python API: `pga_jax.get_config`, `pga_jax.train`, `pga_jax.load` and the run's
 sample / encode / decode / reconstruct / interpolate / fid on a smoke run."""
 
+import contextlib
+import io
 import os
 
 import jax
@@ -14,12 +16,16 @@ from pga_jax.fid import score
 from cli_helper import run_module
 from fakes import TinyFeatures
 
+SHOWN = {}  # what pga_jax.train wrote on stderr while the module's run trained
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("api") / "run")
     config = pga_jax.get_config("mnist_lpga:smoke", num_steps=2, objective__alpha=0.5)
-    state = pga_jax.train(config, workdir)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        state = pga_jax.train(config, workdir)
+    SHOWN["stderr"] = err.getvalue()
     return workdir, config, state
 
 
@@ -33,6 +39,15 @@ def test_get_config_applies_overrides_and_refuses_unknown_fields():
 def test_train_trains_to_num_steps(trained):
     _, config, state = trained
     assert callable(pga_jax.train) and int(state.step) == config.num_steps
+
+
+def test_train_shows_a_progress_bar_with_the_loss(trained):
+    """Outside a terminal or notebook (here: a StringIO), whole lines: the first step's and
+    the last one's, with steps/s and the last logged loss."""
+    lines = [line for line in SHOWN["stderr"].splitlines() if line.startswith("train ")]
+    assert lines[0].startswith("train 1/2 [") and lines[-1].startswith("train 2/2 [")
+    assert " steps/s | " in lines[-1] and " | loss " in lines[-1], lines
+    float(lines[-1].rsplit("loss ", 1)[1])
 
 
 def test_load_round_trip(trained):
@@ -105,6 +120,20 @@ def test_fid_of_a_loaded_run(trained, tmp_path):
     assert result["n"] == 16 and np.isfinite(result["fid"])
 
 
+def test_fid_errors_name_the_api_argument_and_say_how_to_make_a_reference(trained, tmp_path):
+    run = pga_jax.load(trained[0])
+    with pytest.raises(inference.RunError) as e:
+        run.fid(16, ref=str(tmp_path / "nope.npz"), feature_fn=TinyFeatures())
+    message = str(e.value)
+    assert message.startswith(f"ref={tmp_path / 'nope.npz'} does not exist; ")
+    assert "--fid_ref_stats" not in message and "\n" not in message
+    assert "python -m pga_jax.fid stats --dataset=" in message
+    assert "pga_jax.fid.score.save_stats(" in message
+    with pytest.raises(inference.RunError) as e:  # a smoke run: no cached statistics
+        run.fid(16, feature_fn=TinyFeatures())
+    assert "pass ref=FILE.npz" in str(e.value) and "--fid_ref_stats" not in str(e.value)
+
+
 def test_bad_workdir_and_wrong_shapes_are_one_line_errors(trained, tmp_path):
     with pytest.raises(inference.RunError, match="no config.json"):
         pga_jax.load(str(tmp_path / "nothing"))
@@ -144,12 +173,14 @@ def test_print_config_prints_fields_with_overrides_and_exits():
     assert f"num_steps = {600 * (60_000 // 128)} " in result.stdout
 
 
-def test_a_wheel_install_loads_configs_by_name(tmp_path):
-    """The wheel ships experiments/ as pga_jax.experiments: get_config works from it alone."""
+@pytest.fixture(scope="module")
+def wheel_site(tmp_path_factory):
+    """The package built as a wheel and unpacked (what pip installs), as a PYTHONPATH entry."""
     import subprocess
     import sys
     import zipfile
 
+    tmp_path = tmp_path_factory.mktemp("wheel")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run(
         [
@@ -170,11 +201,19 @@ def test_a_wheel_install_loads_configs_by_name(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("pga_jax-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    return str(tmp_path / "site"), names
+
+
+def test_a_wheel_install_loads_configs_by_name(wheel_site, tmp_path):
+    """The wheel ships experiments/ as pga_jax.experiments: get_config works from it alone."""
+    import subprocess
+    import sys
+
+    site, names = wheel_site
     for name in os.listdir(configs.EXPERIMENTS_DIR):
         if name.endswith(".py"):
             assert f"pga_jax/experiments/{name}" in names
-    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    site = str(tmp_path / "site")
     code = (
         "import pga_jax, pga_jax.configs as c; "
         f"assert c.EXPERIMENTS_DIR.startswith({site!r}), c.EXPERIMENTS_DIR; "
@@ -189,3 +228,20 @@ def test_a_wheel_install_loads_configs_by_name(tmp_path):
         env={**os.environ, "PYTHONPATH": site},
     )
     assert out.stdout.strip() == "vpga"
+
+
+def test_a_wheel_install_runs_main_with_a_config_by_name(wheel_site, tmp_path):
+    """`python -m pga_jax.main --config=NAME:variant` from the wheel alone (no checkout)."""
+    import subprocess
+    import sys
+
+    site, _ = wheel_site
+    out = subprocess.run(
+        [sys.executable, "-m", "pga_jax.main", "--config=cifar_vpga:smoke", "--print_config"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": site, "JAX_PLATFORMS": "cpu"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "objective.name = 'vpga'" in out.stdout, out.stdout[:2000]

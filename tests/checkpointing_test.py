@@ -160,6 +160,45 @@ def test_orbax_errors_of_a_failed_save_are_one_line_each():
         "absl", std_logging.INFO, "/x/orbax/checkpoint/manager.py", 1, "saved", (), None
     )
     assert not quiet.filter(info)
+    waiting = std_logging.LogRecord(
+        "absl",
+        std_logging.WARNING,
+        "/x/orbax/checkpoint/checkpoint_manager.py",
+        1,
+        "Waiting for previous save to complete took %f seconds. If this number is high, ...",
+        (1.5,),
+        None,
+    )
+    assert quiet.filter(waiting)  # the command line keeps it
+    assert not checkpointing.QuietOrbax(routine=False).filter(waiting)  # the API's does not
+
+
+def test_the_api_hides_orbax_routine_warnings_only_while_it_runs():
+    import logging as std_logging
+
+    from absl import logging as absl_logging
+
+    records = []
+
+    class Keep(std_logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = std_logging.getLogger("absl")
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        path = "/x/orbax/checkpoint/checkpoint_manager.py"
+        waiting = logger.makeRecord(
+            "absl", std_logging.WARNING, path, 1, "Waiting for previous save: 2 s", (), None
+        )
+        with checkpointing.quiet_orbax():
+            logger.handle(waiting)
+            absl_logging.warning("ours")
+        logger.handle(waiting)
+    finally:
+        logger.removeHandler(handler)
+    assert records == ["ours", "Waiting for previous save: 2 s"]
 
 
 def test_closed_event_loop_tracebacks_are_not_printed(monkeypatch, capsys):

@@ -115,6 +115,10 @@ SLOW = {
     "tests/evaluate_many_test.py::test_cli_evaluates_several_workdirs_*": "several runs",
     "tests/train_fid_test.py::test_fid_is_computed_during_training": "FID during training",
     "tests/writers_test.py::test_training_and_evaluation_run_without_tensorflow": "CLI runs",
+    "tests/commands_test.py::test_every_command_lines_help_exits_0*": "a CLI process each",
+    "tests/commands_test.py::test_main_takes_an_experiment_by_name_*": "three CLI processes",
+    "tests/api_test.py::test_a_wheel_install_runs_main_with_a_config_by_name": "wheel + CLI",
+    "tests/readme_test.py::test_the_readmes_blocks_run_as_written": "every README block, run",
     "tests/benchmark_train_step_test.py::*": "the benchmark's rows",
 }
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pga_jax import configs, evaluate, training
+from pga_jax import configs, evaluate, images, training
 from pga_jax.fid import reference, score, weights
 
 from cli_helper import run_module
@@ -92,6 +92,15 @@ def test_evaluate_writes_every_artefact_and_its_json(trained, ref_stats):
     for name, shape in shapes.items():
         assert _png_shape(os.path.join(eval_dir, f"{name}.png")) == shape, name
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(eval_dir))
+    # The reconstructions' tiles are the held-out images and their reconstructions themselves.
+    run = evaluate.load_run(workdir)
+    real = evaluate.held_out_images(run.config, "test", 8 + 2 * 3, seed=3)[:8]
+    recons = np.asarray(training.make_reconstruct(run.model)(run.state, real))
+    with Image.open(os.path.join(eval_dir, "reconstructions.png")) as im:
+        grid = np.asarray(im)[..., None]
+    got = images.tiles(grid, 16, (28, 28, 1), ncols=4)
+    np.testing.assert_array_equal(got[0::2], images.to_uint8(real))
+    np.testing.assert_array_equal(got[1::2], images.to_uint8(recons))
 
 
 def test_interpolation_endpoints_decode_to_the_endpoints_reconstructions(trained):
@@ -158,7 +167,9 @@ def test_cli_reports_a_missing_reference_file_in_one_line(trained, tmp_path):
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: --fid_ref_stats={tmp_path / 'nope.npz'} does not exist"]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: --fid_ref_stats={tmp_path / 'nope.npz'} does not exist; ")
+    assert "python -m pga_jax.fid stats --dataset=synthetic" in errors[0]  # how to make one
 
 
 def test_reference_statistics_fall_back_to_the_dataset_cache(tmp_path, monkeypatch):

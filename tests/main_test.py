@@ -33,7 +33,10 @@ def _error_lines(stderr):
             (f"--config={CONFIG}", "--config.num_stepz=3"),
             "unknown config field 'num_stepz' in --config.num_stepz=3; did you mean 'num_steps'?",
         ),
-        (("--config=experiments/nope.py",), "--config=experiments/nope.py: no such file"),
+        (
+            ("--config=experiments/nope.py",),
+            "--config=experiments/nope.py: no such experiment or file",
+        ),
         (
             ("--config=experiments/mnist_lvpga.py:smoke", "--config.objective.vrec=0.1"),
             "renamed (lvpga: vrec is now gamma_prime)",

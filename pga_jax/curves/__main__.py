@@ -8,6 +8,7 @@ import sys
 
 from absl import app, flags
 
+from pga_jax import commands
 from pga_jax.curves import plot_curves
 
 __doc__ = sys.modules["pga_jax.curves"].__doc__
@@ -23,4 +24,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=commands.parse_flags)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from pga_jax import errors
+from pga_jax import commands, errors
 from pga_jax.data.datasets import names
 from pga_jax.data.prepare import prepare
 
@@ -32,4 +32,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=commands.parse_flags)

@@ -2,6 +2,7 @@
 `evaluation.py` (its docstring: what is written and how), the command line `__main__.py`."""
 
 from pga_jax.evaluate.evaluation import (
+    MAKE_REF_IN_PYTHON,
     EvaluationError,
     RestoredRun,
     WorkdirError,
@@ -21,6 +22,7 @@ from pga_jax.evaluate.evaluation import (
 )
 
 __all__ = [
+    "MAKE_REF_IN_PYTHON",
     "EvaluationError",
     "RestoredRun",
     "WorkdirError",

@@ -8,7 +8,7 @@ import sys
 
 from absl import app, flags, logging
 
-from pga_jax import checkpointing, cpu, errors, workdirs
+from pga_jax import checkpointing, commands, cpu, errors, workdirs
 from pga_jax.evaluate.evaluation import evaluate_many, expand_workdirs
 from pga_jax.fid import resize
 
@@ -79,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=commands.parse_flags)

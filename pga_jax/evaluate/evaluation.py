@@ -69,8 +69,13 @@ from pga_jax.evaluate import log_det
 
 _NO_REF = (
     "no FID reference statistics: make them with python -m pga_jax.fid stats --dataset={dataset} "
-    "(then they are found in the cache), or pass --fid_ref_stats=FILE.npz, or set "
+    "(then they are found in the cache), or pass {argument}=FILE.npz, or set "
     "config.fid_ref_stats"
+)
+# How to make a statistics file from images in Python (the API's errors add it).
+MAKE_REF_IN_PYTHON = (
+    "from images: pga_jax.fid.score.save_stats('FILE.npz', pga_jax.fid.score.compute_stats("
+    "images, pga_jax.fid.score.get_feature_fn()))"
 )
 
 _NO_CHECKPOINT = "{workdir} has no checkpoint; train (or resume) it first"
@@ -216,7 +221,12 @@ def reference_split(config: ml_collections.ConfigDict) -> str:
     return data.get(config.dataset).reference_split or config.data.split
 
 
-def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol: str | None = None):
+def load_ref_stats(
+    flag_value: str,
+    config: ml_collections.ConfigDict,
+    protocol: str | None = None,
+    argument: str = "--fid_ref_stats",
+):
     """(statistics dict, path, None), or (None, None, why the FID is skipped).
 
     The statistics are, in order: `flag_value`, the config's `fid_ref_stats`, else those that
@@ -224,11 +234,12 @@ def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol:
     reference split (all training images; CelebA: the run's split) and `protocol`. Runs on
     synthetic data have no cached reference. An explicitly given file must exist and be
     readable; the config's may be unset or absent (e.g. a run copied from another machine),
-    which skips the FID.
+    which skips the FID. `argument` is how the caller's user gave `flag_value` (the command
+    line's --fid_ref_stats, the API's `ref`), named in the messages.
     """
     from pga_jax.fid import reference, resize, score  # noqa: PLC0415
 
-    no_ref = _NO_REF.format(dataset=config.dataset)
+    no_ref = _NO_REF.format(dataset=config.dataset, argument=argument)
     path = flag_value
     if not path:
         path = config.get("fid_ref_stats", "")
@@ -245,7 +256,7 @@ def load_ref_stats(flag_value: str, config: ml_collections.ConfigDict, protocol:
     if not path:
         return None, None, no_ref
     if not os.path.isfile(path):
-        raise EvaluationError(f"--fid_ref_stats={path} does not exist")
+        raise EvaluationError(f"{argument}={path} does not exist; {no_ref[len('no FID ') :]}")
     try:
         return score.load_stats(path), path, None
     except ValueError as e:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from pga_jax import atomic, cpu, data, errors
+from pga_jax import atomic, commands, cpu, data, errors
 from pga_jax.fid import reference, resize, score, weights
 
 _IMAGES = flags.DEFINE_list("images", [], "Image files / folders (.npz, .npy, dir).")
@@ -227,4 +227,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=commands.parse_flags)

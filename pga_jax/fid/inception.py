@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from pga_jax import progress as bars
 from pga_jax.fid import progress, resize
 
 BN_EPS = 1e-3
@@ -309,7 +310,8 @@ class FeatureFn:
     — returns float32 numpy features (N, dims), or {dim: features} when ``dims`` is a tuple.
     Images go through in fixed-size batches (the last one padded), so the network compiles once
     per batch size; preprocessing (quantise, resize, normalise) compiles once per input shape.
-    A call that runs longer than ``log_every_s`` logs its progress (images/s, ETA) that often.
+    A call that runs longer than ``log_every_s`` logs its progress (images/s, ETA) that often;
+    where ``pga_jax.progress.showing()`` (the Python API, a notebook) it shows a bar instead.
     """
 
     def __init__(
@@ -353,14 +355,24 @@ class FeatureFn:
         if images.dtype == np.float64:  # quantise on the host, bit-exact with the original
             images = resize.quantize_to_uint8(images)
         n, outs = images.shape[0], []
-        bar = progress.Progress(n, "Inception features", logging.info, self.log_every_s)
-        for chunk in self._batches(images):
-            chunk = jax.device_put(chunk, self._split)
-            outs.append(self._net(self._params, self._prep(chunk)))
-            if len(outs) > 1:  # wait for the previous batch: honest progress, one batch queued
-                jax.block_until_ready(outs[-2])
-                bar.update((len(outs) - 1) * self.batch_size)
-        feats = {d: np.concatenate([np.asarray(o[d]) for o in outs])[:n] for d in self._out_dims}
+        if bars.showing():  # the Python API, a notebook: a bar on stderr
+            bar = bars.Bar(n, "FID features", "images")
+        else:  # the command lines: absl INFO lines
+            bar = progress.Progress(n, "Inception features", logging.info, self.log_every_s)
+        try:
+            for chunk in self._batches(images):
+                chunk = jax.device_put(chunk, self._split)
+                outs.append(self._net(self._params, self._prep(chunk)))
+                if len(outs) > 1:  # wait for the previous batch: honest progress, one queued
+                    jax.block_until_ready(outs[-2])
+                    bar.update((len(outs) - 1) * self.batch_size)
+            feats = {
+                d: np.concatenate([np.asarray(o[d]) for o in outs])[:n] for d in self._out_dims
+            }
+            if isinstance(bar, bars.Bar):
+                bar.update(n)
+        finally:
+            bar.close()
         return feats if isinstance(self.dims, tuple | list) else feats[self._out_dims[0]]
 
 

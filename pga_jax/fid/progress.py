@@ -2,6 +2,8 @@
 
 A 5,000-sample FID takes ~13 minutes of Inception forwards on a 2-core CPU and a dataset
 split's reference statistics hours; both say how far they are, at most once per interval.
+These are the command lines' log lines; the Python API and notebooks show the same numbers as
+a bar (`pga_jax.progress.Bar`).
 """
 
 from __future__ import annotations
@@ -53,3 +55,6 @@ class Progress:
             f"{self.what} {done:,}/{self.total:,} ({100 * done / max(self.total, 1):.0f}%), "
             f"{rate:.1f} images/s, ETA {eta}"
         )
+
+    def close(self) -> None:
+        """Nothing to end (each line is whole); as `pga_jax.progress.Bar.close`."""

@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags
 
-from pga_jax import objectives
+from pga_jax import commands, objectives
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("name", None, "One objective (default: all registered ones).")
@@ -44,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=commands.parse_flags)

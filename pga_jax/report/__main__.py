@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags
 
-from pga_jax import errors
+from pga_jax import commands, errors
 from pga_jax.report.table import write_report
 
 __doc__ = sys.modules["pga_jax.report"].__doc__
@@ -32,4 +32,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=commands.parse_flags)

@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags
 
-from pga_jax import cpu, errors
+from pga_jax import commands, cpu, errors
 from pga_jax.sweep.grid import CONFIG_PREFIX, execute, plan, run_population
 
 __doc__ = sys.modules["pga_jax.sweep"].__doc__
@@ -18,7 +18,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "config",
     None,
-    "Experiment config file[:variant], e.g. experiments/mnist_lpga.py.",
+    "Experiment: a name or file [:variant], e.g. mnist_lpga or experiments/mnist_lpga.py.",
     required=True,
 )
 flags.DEFINE_integer("seeds", 1, "Seeds per grid point: first_seed .. first_seed + N - 1.")
@@ -43,7 +43,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl flags, with every `--config.KEY=VALUE` set aside to pass to the runs."""
     _OVERRIDES.extend(a for a in argv[1:] if a.startswith(CONFIG_PREFIX))
     try:
-        return flags.FLAGS([a for a in argv if not a.startswith(CONFIG_PREFIX)])
+        with commands.help_exits_zero(argv):
+            return flags.FLAGS([a for a in argv if not a.startswith(CONFIG_PREFIX)])
     except flags.Error as e:
         lines = [line for line in str(e).splitlines() if line.strip()]
         sys.exit(f"FATAL Flags parsing error: {lines[0] if lines else e}")

@@ -35,6 +35,7 @@ from pga_jax import (
     dispatch,
     distributed,
     population,
+    progress,
     sharding,
     writers,
 )
@@ -110,6 +111,7 @@ class Loop:
     calls: list = dataclasses.field(default_factory=list)  # (metrics, L, scheduled) since a log
     last_log: tuple[int, float] = (0, 0.0)  # (step, time) of the last log
     in_flight: Any = None  # the last call's output, awaited before the next is read
+    bar: Any = dataclasses.field(default_factory=progress.Quiet)  # the API's progress bar
 
     def member_state(self, i: int):
         return self.axis.member(self.state, i)
@@ -240,12 +242,14 @@ def _act(loop: Loop, at: dict[str, bool], end: int, scheduled: np.ndarray, fns) 
         rate = (end - loop.last_log[0]) / max(now - loop.last_log[1], 1e-9)
         loop.last_log = (end, now)
     generate, reconstruct = fns
+    losses = []
     for i, m in enumerate(loop.members):
         if not scheduled[i] or m.failure is not None:
             continue
         state = loop.member_state(i)
         if at["log"]:
             scalars = {**actions.member_means(loop.calls, i), actions.STEPS_PER_SEC: rate}
+            losses.append(scalars.get("loss", float("nan")))
             m.writer.write_scalars(end, scalars)
             if distributed.is_primary():
                 curves.append_metrics(m.workdir, end, scalars)
@@ -264,6 +268,9 @@ def _act(loop: Loop, at: dict[str, bool], end: int, scheduled: np.ndarray, fns) 
             loop.save(i)
     if at["log"]:
         loop.calls = []
+    if losses:  # the bar's note: the loss of the steps since the last log
+        spread = f"{min(losses):.4g}..{max(losses):.4g}" if len(losses) > 1 else f"{losses[0]:.4g}"
+        loop.bar.note = f"loss {spread}"
 
 
 def _train(
@@ -273,10 +280,12 @@ def _train(
     allow_changed_settings: bool,
     members: str | None,
     scan: bool | None = None,
+    show_progress: bool = False,
 ) -> tuple[list, list[Member]]:
     """The loop, for one run (`members=None`: no member axis) or a population (see
     train_population; `members="auto"`: vmap where the mesh splits the members, else
-    population.member_axis)."""
+    population.member_axis). `show_progress`: a progress bar (progress.py) of the steps,
+    steps/s, ETA and the last logged loss, on stderr."""
     loop = _start(member_configs, member_workdirs, allow_changed_settings, members)
     config = loop.config
     k = policy.steps_per_dispatch(config.steps_per_dispatch)
@@ -305,11 +314,14 @@ def _train(
     )
     t0, first = time.time(), min(m.step for m in loop.members)
     loop.last_log = (first, time.perf_counter())
+    if show_progress and distributed.is_primary() and first < config.num_steps:
+        loop.bar = progress.Bar(config.num_steps, "train", "steps", start=first)
     with contextlib.ExitStack() as stack:
         for m in loop.members:
             stack.callback(m.writer.flush)
             stack.callback(m.checkpointer.close)
             stack.callback(m.checkpointer.wait)
+        stack.callback(loop.bar.close)
         requested = stack.enter_context(stopping.stop_requests())
         while not all(m.finished for m in loop.members):
             if requested:
@@ -318,6 +330,7 @@ def _train(
             at = actions.actions_at(config, end)
             if any(at.values()):
                 _act(loop, at, end, scheduled, fns)
+            loop.bar.update(min(m.step for m in loop.members))
     if any(m.step > first for m in loop.members):
         for m in loop.members:
             if m.failure is None and distributed.is_primary():
@@ -327,15 +340,24 @@ def _train(
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, allow_changed_settings: bool = False
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    allow_changed_settings: bool = False,
+    *,
+    progress: bool = False,
 ):
     """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state.
 
     Resuming with other objective / optimiser settings than the run's is refused unless
     `allow_changed_settings` (then config.json records each change with its step). A NaN/inf
-    loss raises NonFiniteLossError; the last good checkpoint is kept."""
+    loss raises NonFiniteLossError; the last good checkpoint is kept. `progress`: a progress
+    bar on stderr (`pga_jax.train` shows it; the command line logs instead)."""
     states, _ = _train(
-        [config], [workdir], allow_changed_settings=allow_changed_settings, members=None
+        [config],
+        [workdir],
+        allow_changed_settings=allow_changed_settings,
+        members=None,
+        show_progress=progress,
     )
     return states[0]
 
@@ -346,6 +368,7 @@ def train_population(
     *,
     allow_changed_settings: bool = False,
     member_axis: str = "auto",
+    progress: bool = False,
 ) -> list:
     """Trains (or resumes) runs that differ only in seed and objective numbers as one
     population (population.py): one stacked state, one program per call. Each member writes
@@ -353,6 +376,7 @@ def train_population(
     resumes from its own latest checkpoint. A member whose loss goes NaN/inf is frozen (its
     workdir gets failure.json and keeps its last good checkpoint) and the others go on; then
     PopulationError names the failed members at the end. Returns the members' final states.
+    `progress`: one progress bar of the population's steps (the loss: the members' range).
     """
     if len(set(map(os.path.abspath, member_workdirs))) != len(member_workdirs):
         raise population.PopulationError("two members share a workdir; give each its own")
@@ -361,6 +385,7 @@ def train_population(
         member_workdirs,
         allow_changed_settings=allow_changed_settings,
         members=member_axis if member_axis == "auto" else population.member_axis(member_axis),
+        show_progress=progress,
     )
     failed = [m for m in group if m.failure is not None]
     if failed:
