@@ -26,6 +26,7 @@ from typing import Any
 from pga_jax import data, models
 
 STRUCTURAL, TRAINING, FREE = "structural", "training", "free"
+PRECISIONS = ("auto", "highest", "default")  # config.precision (objectives.base.Networks)
 NOT_ADDED = object()  # a field every config.json has had
 
 
@@ -186,6 +187,16 @@ FIELDS = (
         0,
         "steps per jitted call (0: 1 on a CPU, 50 elsewhere)",
         check=automatic_or_positive,
+    ),
+    Field(
+        "precision",
+        "auto",
+        "matmul / convolution precision: 'auto' (the passes whose outputs are differenced, "
+        "h(z) and h(z + delta), at 'highest'; the rest at the device's default: TF32 on "
+        "Ampere-or-later GPUs), 'highest' (every pass) or 'default' (the device's default); "
+        "CPUs compute float32 either way",
+        check=one_of(lambda: PRECISIONS),
+        before="default",
     ),
     Field(
         "mesh.members",

@@ -58,6 +58,8 @@ gradients with flax's nn.Conv / nn.ConvTranspose / nn.Dense for every layer shap
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -244,26 +246,49 @@ def dense_wgrad_forms(x: jax.Array, y_bar: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------------------------
 
 
+def _scope(precision):
+    """jax.default_matmul_precision(precision), or nothing for None (the device's default)."""
+    return jax.default_matmul_precision(precision) if precision else contextlib.nullcontext()
+
+
 def _bilinear(name: str, forms: Callable, lhs_transpose: Callable, rhs_transpose: Callable):
     """A primitive computing `forms(a, b)` (bilinear) with its jvp from bilinearity and its
-    transposes lhs_transpose(ct, b) (w.r.t. a) and rhs_transpose(a, ct) (w.r.t. b)."""
+    transposes lhs_transpose(ct, b) (w.r.t. a) and rhs_transpose(a, ct) (w.r.t. b).
+
+    Like lax.dot_general, it carries the matmul precision in force where it is called
+    (`jax.default_matmul_precision`, config.precision): its forms are lowered under it, and
+    its tangents, transposes and batched forms keep it, so a gradient runs at the precision of
+    its forward pass."""
     prim = Primitive(f"pga_{name}")
-    prim.def_impl(forms)
+
+    def forms_at(a, b, *, precision):
+        with _scope(precision):
+            return forms(a, b)
+
+    def lhs(ct, a, b, *, precision):
+        with _scope(precision):
+            return lhs_transpose(ct, b)
+
+    def rhs(ct, a, b, *, precision):
+        with _scope(precision):
+            return rhs_transpose(a, ct)
+
+    def batched(args, dims, *, precision):
+        fn = functools.partial(forms_at, precision=precision)
+        return jax.vmap(fn, in_axes=tuple(dims))(*args), 0  # unmapped: None
+
+    prim.def_impl(forms_at)
     prim.def_abstract_eval(
-        lambda a, b: jax.core.ShapedArray(jax.eval_shape(forms, a, b).shape, a.dtype)
+        lambda a, b, *, precision: jax.core.ShapedArray(jax.eval_shape(forms, a, b).shape, a.dtype)
     )
-    ad.defbilinear(
-        prim,
-        lambda ct, a, b: lhs_transpose(ct, b),
-        lambda ct, a, b: rhs_transpose(a, ct),
-    )
-
-    def batched(args, dims):
-        return jax.vmap(forms, in_axes=tuple(dims))(*args), 0  # unmapped: None
-
+    ad.defbilinear(prim, lhs, rhs)
     batching.primitive_batchers[prim] = batched
-    mlir.register_lowering(prim, mlir.lower_fun(forms, multiple_results=False))
-    return prim.bind
+    mlir.register_lowering(prim, mlir.lower_fun(forms_at, multiple_results=False))
+
+    def bind(a, b):
+        return prim.bind(a, b, precision=jax.config.jax_default_matmul_precision)
+
+    return bind
 
 
 def down(u: jax.Array, w: jax.Array) -> jax.Array:

@@ -27,6 +27,7 @@ Only structure is static: which objective, and which of its terms are computed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
@@ -73,13 +74,25 @@ class Networks:
     its *input* but not to its own parameters (the original's `no_enc_grad` trick).
     `update_stats=True` keeps the call's BatchNorm running-average update (data path only);
     every call normalises with its own batch's statistics, as the original does.
+    `differenced_precision` ('highest', or None: the device's default) is the matmul and
+    convolution precision of the passes `h(..., differenced=True)`: those whose outputs a term
+    subtracts from each other (h(z + delta) - h(z)), where TF32's ~3 digits would be amplified.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, params, batch_stats, train=True):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        params,
+        batch_stats,
+        train=True,
+        differenced_precision: str | None = None,
+    ):
         self.modules = {ENCODER: encoder, DECODER: decoder}
         self.params = params
         self.batch_stats = dict(batch_stats)
         self.train = train
+        self.differenced_precision = differenced_precision
 
     def _apply(self, name, inputs, frozen, update_stats):
         params = self.params[name]
@@ -106,10 +119,13 @@ class Networks:
     def decode(self, z, *, frozen=False, update_stats=False):
         return self._apply(DECODER, z, frozen, update_stats)
 
-    def h(self, z, *, frozen_encoder=False, frozen_decoder=False):
-        """h(z) = f_phi(g_theta(z)), the mean head of the encoder."""
-        x = self.decode(z, frozen=frozen_decoder)
-        return self.encode(x, frozen=frozen_encoder)[0]
+    def h(self, z, *, frozen_encoder=False, frozen_decoder=False, differenced=False):
+        """h(z) = f_phi(g_theta(z)), the mean head of the encoder; `differenced=True` for a
+        pass whose output is subtracted from another's (at `differenced_precision`)."""
+        precision = self.differenced_precision if differenced else None
+        with jax.default_matmul_precision(precision) if precision else contextlib.nullcontext():
+            x = self.decode(z, frozen=frozen_decoder)
+            return self.encode(x, frozen=frozen_encoder)[0]
 
 
 @flax.struct.dataclass

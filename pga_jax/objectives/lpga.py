@@ -58,8 +58,8 @@ class LPGA(PGAObjective):
         z_sg = jax.lax.stop_gradient(z)
         eps = losses.nll_sphere_radius(z.shape[-1], hp.nll_eps_scale)
         delta = losses.sphere_noise(k_delta, z.shape, eps, z.dtype)
-        h_z = nets.h(z_sg, frozen_encoder=True)
-        h_z_delta = nets.h(z_sg + delta, frozen_encoder=True)
+        h_z = nets.h(z_sg, frozen_encoder=True, differenced=True)
+        h_z_delta = nets.h(z_sg + delta, frozen_encoder=True, differenced=True)
         terms[NLL_DEC.name] = losses.nll_decoder(h_z, h_z_delta, eps)
         return terms
 

@@ -66,8 +66,8 @@ class LVPGA(PGAObjective):
         mu_sg = jax.lax.stop_gradient(mu)
         std = jnp.exp(0.5 * logvar) + STD_FLOOR
         delta = losses.standard_normal(k_noise, mu) * std
-        h_z = nets.h(mu_sg, frozen_encoder=True)
-        h_z_delta = nets.h(mu_sg + delta, frozen_encoder=True)
+        h_z = nets.h(mu_sg, frozen_encoder=True, differenced=True)
+        h_z_delta = nets.h(mu_sg + delta, frozen_encoder=True, differenced=True)
         terms[LOG_VR.name] = losses.log_volume_ratio(
             h_z, h_z_delta, jnp.linalg.norm(delta, axis=-1)
         )

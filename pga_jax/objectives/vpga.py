@@ -54,8 +54,8 @@ class VPGA(PGAObjective):
         terms, mu, logvar = self.pga_terms(nets, x, k_pga)
         mu_sg = jax.lax.stop_gradient(mu)
         z_noise = jnp.exp(0.5 * logvar) * losses.standard_normal(k_noise, mu)  # reparam.: phi
-        z_hat = nets.h(mu_sg, frozen_encoder=True)
-        h_z_noisy = nets.h(mu_sg + z_noise, frozen_encoder=True)
+        z_hat = nets.h(mu_sg, frozen_encoder=True, differenced=True)
+        h_z_noisy = nets.h(mu_sg + z_noise, frozen_encoder=True, differenced=True)
         scale = jax.lax.stop_gradient(losses.batch_rms(mu))
         terms[VR.name] = losses.vae_reconstruction(z_hat, h_z_noisy, scale)
         terms[VKL.name] = losses.vae_kl(mu, logvar)

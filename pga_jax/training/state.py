@@ -4,6 +4,7 @@ functions that training, evaluation and inference share."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -36,13 +37,24 @@ class Model:
     tx: optax.GradientTransformation | None  # None: inference only (load_for_inference)
     image_shape: tuple[int, int, int]
     z_dim: int
+    precision: str = "auto"  # config.precision: see config_fields
 
     def networks(self, state_or_params, batch_stats=None, train=True) -> objectives.Networks:
         if isinstance(state_or_params, TrainState):
             params, batch_stats = state_or_params.params, state_or_params.batch_stats
         else:
             params = state_or_params
-        return objectives.Networks(self.encoder, self.decoder, params, batch_stats, train)
+        differenced = None if self.precision == "default" else "highest"
+        return objectives.Networks(
+            self.encoder, self.decoder, params, batch_stats, train, differenced
+        )
+
+    def precision_scope(self):
+        """The precision of a whole step: 'highest' for precision='highest', else the device's
+        default (the differenced passes choose their own: `networks`)."""
+        if self.precision == "highest":
+            return jax.default_matmul_precision("highest")
+        return contextlib.nullcontext()
 
 
 def build_networks(config: ml_collections.ConfigDict):
@@ -67,7 +79,9 @@ def create_train_state(
         opt_state=tx.init(variables["params"]),
         rng=train_rng,
     )
-    model = Model(encoder, decoder, obj, tx, tuple(image_shape), config.model.z_dim)
+    model = Model(
+        encoder, decoder, obj, tx, tuple(image_shape), config.model.z_dim, config.precision
+    )
     return state, model
 
 
@@ -103,7 +117,8 @@ def load_for_inference(
         opt_state=None,
         rng=None,
     )
-    return state, Model(encoder, decoder, obj, None, tuple(shape), config.model.z_dim)
+    model = Model(encoder, decoder, obj, None, tuple(shape), config.model.z_dim, config.precision)
+    return state, model
 
 
 def make_generate(model: Model):

@@ -33,9 +33,10 @@ def train_step(
     `hparams` (a pytree of arrays: any value reuses the compiled step). Pure; jit with
     `donate_argnums=0`."""
     rng = jax.random.fold_in(state.rng, state.step)
-    grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-        state.params, state, model, batch, hparams, rng
-    )
+    with model.precision_scope():  # config.precision
+        grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
+            state.params, state, model, batch, hparams, rng
+        )
     updates, opt_state = model.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics["grad_norm/encoder"] = optax.tree.norm(grads["encoder"])
