@@ -120,6 +120,7 @@ SLOW = {
     "tests/api_test.py::test_a_wheel_install_runs_main_with_a_config_by_name": "wheel + CLI",
     "tests/readme_test.py::test_the_readmes_blocks_run_as_written": "every README block, run",
     "tests/benchmark_train_step_test.py::*": "the benchmark's rows",
+    "tests/device_check_test.py::*": "the device check's every part at toy sizes",
 }
 
 
