@@ -121,9 +121,9 @@ def test_update_equals_plain_autoencoder_when_only_L_r_is_on(objective, zero_wei
 
 def test_warmup_ends_and_the_update_then_differs_from_an_autoencoder():
     config = smoke_config("lpga")
-    config.objective.warmup_steps = 1
+    config.objective.warmup_steps = 1  # steps 0 and 1 warm up (step <= 1); step 2 does not
     state, model = training.create_train_state(config, (28, 28, 1))
-    batches = [batch_for(config, s) for s in range(2)]
+    batches = [batch_for(config, s) for s in range(3)]
     want = _plain_autoencoder_params(config, state, model, batches)
     step_fn = stepper(config, model)
     for x in batches:
