@@ -196,6 +196,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     ckpt.close()
 
 
+def test_a_non_finite_loss_names_the_term_and_its_likely_cause():
+    from pga_jax.training import stopping
+
+    inf = float("inf")
+    minus = str(stopping.non_finite_error({"terms/nll_dec": -inf, "loss": -inf, "x": 1.0}, 52, 50))
+    assert "terms/nll_dec is -inf" in minus and "exact zero" in minus
+    assert "learning_rate" not in minus and "step 50" in minus and "\n" not in minus
+    nan = str(stopping.non_finite_error({"terms/rec": float("nan"), "loss": inf}, 9, 8))
+    assert "terms/rec is nan" in nan and "learning_rate" in nan
+    weight = str(stopping.non_finite_error({"terms/nll_dec": 1.0, "loss": inf}, 3, 2))
+    assert "weight of config.objective" in weight and "learning_rate" not in weight
+
+
 def test_corrupted_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
     config = smoke_config("lpga")
     config.num_steps = 2
