@@ -199,8 +199,22 @@ def load_experiment(name: str, arg: str | None = None) -> ml_collections.ConfigD
         f"pga_experiment_{os.path.basename(path)[:-3]}", path
     )
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    try:
+        spec.loader.exec_module(module)
+        get_config = module.get_config
+    except Exception as e:  # a syntax error, or any exception the file raises on import
+        raise ConfigError(f"{path} failed to load ({load_error(e)}); fix the config file") from e
+    return get_config(arg)
+
+
+def load_error(e: BaseException) -> str:
+    """One line for an exception an experiment file raised while loading: its type, message
+    and, for a syntax error, where."""
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg}, line {e.lineno}"
+    if isinstance(e, AttributeError) and "get_config" in str(e):
+        return "it defines no get_config(arg)"
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def celeba_crop(c: ml_collections.ConfigDict) -> int | None:

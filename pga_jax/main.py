@@ -64,6 +64,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(f"FATAL Flags parsing error: {text}\nPass --helpshort or --helpfull to see help.")
     except (AttributeError, KeyError) as e:
         text = str(e.args[0]) if e.args else str(e)
+        if isinstance(e, AttributeError) and "get_config" in text:
+            text = "it defines no get_config(arg)"
         name = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)[0] if text else "?"
         suggestion = re.search(r'Did you mean "([^"]+)"', text)
         bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
@@ -91,6 +93,9 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(
             f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; {hint}"
         )
+    except Exception as e:  # the config file raised while loading (a syntax error, ...)
+        config_arg = next((a for a in argv[1:] if a.startswith("--config=")), "--config")
+        sys.exit(f"error: {config_arg} failed to load ({configs.load_error(e)}); fix the file")
 
 
 def main(argv):

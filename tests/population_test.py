@@ -160,6 +160,19 @@ def _sweep_args(root, *extra):
     ]
 
 
+def test_a_member_whose_config_json_is_not_json_is_one_line_naming_it(tmp_path):
+    members = [str(tmp_path / "a"), str(tmp_path / "b")]
+    os.makedirs(members[1])
+    with open(os.path.join(members[1], "config.json"), "w") as f:
+        f.write("{garbage")
+    with pytest.raises(configs.ConfigError) as refused:
+        training.train_population([smoke(), smoke()], members)
+    message = str(refused.value)
+    assert message.startswith(f"{members[1]}/config.json is not JSON (") and "\n" not in message
+    with open(os.path.join(members[1], "config.json")) as f:
+        assert f.read() == "{garbage"  # kept as it was
+
+
 def test_a_killed_population_resumes_to_the_uninterrupted_result(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tests"))
     full = subprocess.run(_sweep_args(tmp_path / "full"), env=env, capture_output=True, text=True)

@@ -23,8 +23,7 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
     path = os.path.join(workdir, CONFIG_FILE)
     current = json.loads(config.to_json_best_effort())
     if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
+        saved = read_config_json(path)
 
         def get(d, dotted):
             node, leaf = configs.walk(d, dotted)
@@ -42,6 +41,21 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
         os.makedirs(workdir, exist_ok=True)
         atomic.write_json(path, current)
     distributed.barrier("config.json")  # the other processes read it next
+
+
+def read_config_json(path: str) -> dict:
+    """A run's config.json; a file that is not a JSON object is a one-line ConfigError."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise configs.ConfigError(
+            f"{path} is not JSON ({' '.join(str(e).split())[:120]}); restore it from a copy (or "
+            "write it anew from the same config: move it aside and rerun), or use a new --workdir"
+        ) from None
+    if not isinstance(saved, dict):
+        raise configs.ConfigError(f"{path} is not a JSON object; restore it from a copy")
+    return saved
 
 
 def check_same_settings(
