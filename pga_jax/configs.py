@@ -275,6 +275,9 @@ CHANGES = "changes"
 # config.json's record of how each start of the run computes, where it differs from the start
 # before (training/run_record.py): [{"step": S, "backend": "cpu", "onednn": false, ...}, ...].
 RUNTIME = "runtime"
+# config.json's record of the checkpoints a resume used without checksums
+# (--allow_unverified_checkpoint): [{"step": S}, ...].
+UNVERIFIED = "unverified_checkpoints"
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -291,7 +294,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
 def settings_at(saved: dict, step: int) -> dict:
     """The settings of a run's config.json in force at training step `step`: the original
     ones with every recorded change made before `step` applied (and no `changes` key)."""
-    records = (CHANGES, RUNTIME)
+    records = (CHANGES, RUNTIME, UNVERIFIED)
     settings = json.loads(json.dumps({k: v for k, v in saved.items() if k not in records}))
     for change in saved.get(CHANGES, []):
         if change["step"] < step:

@@ -31,12 +31,17 @@ class RunError(errors.UserError, ValueError):
 class Run:
     """The networks of a trained run as functions of numpy arrays (see the module docstring)."""
 
-    def __init__(self, workdir: str, step: int | None = None):
+    def __init__(
+        self, workdir: str, step: int | None = None, allow_unverified_checkpoint: bool = False
+    ):
         self.workdir = workdir
-        try:
-            run = evaluate.load_run(workdir, step=step)  # the networks only: no optimiser state
+        try:  # the networks only: no optimiser state
+            run = evaluate.load_run(
+                workdir, step=step, allow_unverified=allow_unverified_checkpoint
+            )
         except (evaluate.EvaluationError, checkpointing.CheckpointError) as e:
             raise RunError(str(e)) from None
+        self.verified = run.verified  # False: a checkpoint without checksums, accepted
         self.config, self.step = run.config, run.step
         self._state, self._model = run.state, run.model
         self.image_shape, self.z_dim = run.model.image_shape, run.model.z_dim
@@ -109,10 +114,23 @@ class Run:
         z = evaluate.interpolate(ends[0][None], ends[1][None], steps)[0]
         return self.decode(z, uint8)
 
-    def fid(self, n: int = 5000, ref: str = "", seed: int = 0, feature_fn=None) -> dict:
+    def fid(
+        self,
+        n: int = 5000,
+        ref: str = "",
+        seed: int = 0,
+        feature_fn=None,
+        allow_unverified_ref: bool = False,
+    ) -> dict:
         """The FID dict (pga_jax.fid.score) of n samples against the statistics `ref` (a .npz;
-        default: the run's config, else the cached statistics of its dataset)."""
-        stats, path, skipped = evaluate.load_ref_stats(ref, self.config)
+        default: the run's config, else the cached statistics of its dataset); statistics
+        without protocol / weights checksum only with `allow_unverified_ref`."""
+        try:
+            stats, path, skipped = evaluate.load_ref_stats(
+                ref, self.config, allow_unverified=allow_unverified_ref
+            )
+        except evaluate.EvaluationError as e:
+            raise RunError(str(e)) from None
         if path is None:
             raise RunError(f"no FID reference statistics: {skipped}")
         batch = min(self.config.fid_batch_size, n)
@@ -122,7 +140,9 @@ class Run:
         return evaluate.compute_fid(samples, stats, feature_fn=feature_fn)
 
 
-def load(workdir: str, step: int | None = None) -> Run:
+def load(workdir: str, step: int | None = None, allow_unverified_checkpoint: bool = False) -> Run:
     """The latest checkpoint of a training workdir (or that of `step`), ready for inference
-    (`Run`)."""
-    return Run(workdir, step)
+    (`Run`): verified against its checksums and checked to hold exactly the parameters of the
+    config's networks (a one-line RunError otherwise). A checkpoint without checksums (older
+    runs) loads only with `allow_unverified_checkpoint` (then `Run.verified` is False)."""
+    return Run(workdir, step, allow_unverified_checkpoint)

@@ -17,7 +17,16 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pga_jax import checkpointing, configs, cpu, distributed, errors, objectives, training
+from pga_jax import (
+    checkpointing,
+    configs,
+    cpu,
+    distributed,
+    errors,
+    objectives,
+    training,
+    workdirs,
+)
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -31,6 +40,11 @@ flags.DEFINE_bool(
     "allow_changed_settings",
     False,
     "Resume with other objective / optimiser values than the run's (config.json records it).",
+)
+flags.DEFINE_bool(
+    "allow_unverified_checkpoint",
+    False,
+    "Resume from a checkpoint without checksums (older runs); config.json records it.",
 )
 flags.DEFINE_bool("print_config", False, "Print every field with its value and meaning; exit.")
 # Many processes (distributed.py): all run this command with the same flags but --process_id.
@@ -139,8 +153,14 @@ def main(argv):
             'pip install -e ".[cuda12]"',
             gpu,
         )
+    fresh = workdirs.latest_checkpoint_step(FLAGS.workdir) is None
     try:
-        training.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
+        training.train_and_evaluate(
+            FLAGS.config,
+            FLAGS.workdir,
+            FLAGS.allow_changed_settings,
+            FLAGS.allow_unverified_checkpoint,
+        )
     except training.Stopped as e:  # SIGINT / SIGTERM between steps: checkpoint saved
         print(e, file=sys.stderr)
         sys.exit(e.exit_code)
@@ -149,7 +169,8 @@ def main(argv):
         sys.exit(130)
     except OSError as e:  # e.g. a workdir that cannot be written: disk full, permission, a file
         where = f"{e.filename}: " if e.filename else ""
-        errors.exit_with(f"{where}{e.strerror or e}; earlier checkpoints are kept")
+        kept = "" if fresh else "; earlier checkpoints are kept"
+        errors.exit_with(f"{where}{e.strerror or e}{kept}")
     except errors.UserError as e:  # fixable from the command line: one line, no traceback
         errors.exit_with(e)
 

@@ -40,6 +40,16 @@ flags.DEFINE_integer("num_images", 64, "Images in the sample grid (half as many 
 flags.DEFINE_integer("num_interpolations", 8, "Interpolation rows (pairs of endpoints).")
 flags.DEFINE_integer("interpolation_steps", 10, "Images per interpolation row (>= 2).")
 flags.DEFINE_bool("save_samples", False, "Also write the FID samples to eval/samples.npz.")
+flags.DEFINE_bool(
+    "allow_unverified_checkpoint",
+    False,
+    "Evaluate checkpoints without checksums (older runs); eval.json records it.",
+)
+flags.DEFINE_bool(
+    "allow_unverified_ref",
+    False,
+    "Score against statistics without protocol / weights checksum; the FID records it.",
+)
 
 
 def main(argv):
@@ -62,6 +72,8 @@ def main(argv):
             num_interpolations=FLAGS.num_interpolations,
             interpolation_steps=FLAGS.interpolation_steps,
             save_samples=FLAGS.save_samples,
+            allow_unverified_checkpoint=FLAGS.allow_unverified_checkpoint,
+            allow_unverified_ref=FLAGS.allow_unverified_ref,
         )
     except errors.UserError as e:
         errors.exit_with(e)

@@ -104,6 +104,20 @@ def record_runtime(workdir: str, start: int, runtime: dict) -> None:
     logging.info("From step %d: %s (recorded in %s)", start, runtime, path)
 
 
+def record_unverified_checkpoint(workdir: str, step: int) -> None:
+    """Appends to config.json that the run resumed from checkpoint `step` without checksums
+    (--allow_unverified_checkpoint)."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    with open(path) as f:
+        saved = json.load(f)
+    saved.setdefault(configs.UNVERIFIED, []).append({"step": step})
+    if distributed.is_primary():
+        atomic.write_json(path, saved)
+    logging.warning(
+        "Resumed from checkpoint %d without checksums, unverified (recorded in %s)", step, path
+    )
+
+
 def flat_hparams(config: ml_collections.ConfigDict) -> dict:
     """{dotted.name: value} of a config's scalar fields (TensorBoard's hparams)."""
     flat = configs.flatten(config.to_dict())
