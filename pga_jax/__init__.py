@@ -34,16 +34,24 @@ def get_config(name: str, **overrides):
     return config
 
 
-def load(workdir: str, step: int | None = None):
+def load(workdir: str, step: int | None = None, *, allow_unverified_checkpoint: bool = False):
     """The latest checkpoint of a training workdir (or that of `step`) for inference: a
     `pga_jax.inference.Run` with `sample`, `encode`, `decode`, `reconstruct`, `interpolate`
-    and `fid`."""
+    and `fid`. A checkpoint without checksums (older runs) loads only with
+    `allow_unverified_checkpoint` (then `run.verified` is False)."""
     from pga_jax import inference  # noqa: PLC0415
 
-    return inference.load(workdir, step)
+    return inference.load(workdir, step, allow_unverified_checkpoint)
 
 
-def train(config, workdir: str, *, allow_changed_settings: bool = False, progress: bool = True):
+def train(
+    config,
+    workdir: str,
+    *,
+    allow_changed_settings: bool = False,
+    allow_unverified_checkpoint: bool = False,
+    progress: bool = True,
+):
     """Trains (or resumes) the run of `config` in `workdir` to config.num_steps and returns
     its final state: `pga_jax.training.train_and_evaluate` after `pga_jax.cpu.setup()` (the
     CPU's process settings, where they apply and jax has not started yet).
@@ -58,5 +66,9 @@ def train(config, workdir: str, *, allow_changed_settings: bool = False, progres
     cpu.setup()
     with checkpointing.quiet_orbax(), bars.shown(progress):
         return training.train_and_evaluate(
-            config, workdir, allow_changed_settings, progress=progress
+            config,
+            workdir,
+            allow_changed_settings,
+            allow_unverified_checkpoint,
+            progress=progress,
         )

@@ -4,13 +4,21 @@ Checkpoints live in `WORKDIR/checkpoints/<step>/`. Orbax writes each one to a te
 and renames it when complete, so an interrupted save never replaces a good checkpoint.
 
 Integrity: once a save has finished, a manifest of its files (size and sha256 each) is written
-atomically to `WORKDIR/checkpoint_manifests/<step>.json`. Restoring checks the checkpoint's
-files against it (a damaged byte or a single flipped bit is found) and checks that every
-restored float array is finite. Checkpoints written before manifests existed still load (only
-the finiteness check applies). A checkpoint that fails is a one-line `CheckpointError` naming
-it. Training (`fallback=True`) instead resumes from the newest checkpoint that verifies, saying
-so, after moving each newer bad one to `WORKDIR/bad_checkpoints/<step>` (kept, never
-overwritten); when none verifies, nothing is moved and the error is raised.
+atomically INTO the checkpoint's own folder, `checkpoints/<step>/pga_jax_manifest.json`, so a
+`checkpoints/` folder copied alone keeps its protection (runs of before issue 35 kept it in
+`WORKDIR/checkpoint_manifests/<step>.json`, still read). Restoring checks the checkpoint's files
+against it (a damaged byte or a single flipped bit is found) and checks that every restored
+float array is finite; a partial restore (inference) also checks that the checkpoint holds
+exactly the parameters the config's networks have. A checkpoint without any manifest (older
+runs, or copied without it) is refused in one line naming it, unless `allow_unverified`
+(`--allow_unverified_checkpoint`): then it is used and `unverified` lists its step, which the
+caller records. A step folder that is empty or has no orbax metadata (a copy or another
+tool's write that stopped part-way) is not a checkpoint: it is skipped. A checkpoint that fails
+is a one-line `CheckpointError` naming it. Training (`fallback=True`) instead resumes from the
+newest checkpoint that verifies, saying so, after moving each newer bad or incomplete one to
+`WORKDIR/bad_checkpoints/<step>` (kept, never overwritten); when none verifies, nothing is moved
+and the error is raised. After a failed restore the orbax manager is made anew, so the older
+steps are read by a manager in a clean state.
 """
 
 from __future__ import annotations
@@ -103,8 +111,13 @@ def ignore_closed_event_loops() -> None:
     sys.unraisablehook = unraisable
 
 
-MANIFESTS = "checkpoint_manifests"
+MANIFESTS = "checkpoint_manifests"  # the manifests of runs before issue 35 (read, not written)
+MANIFEST = "pga_jax_manifest.json"  # each checkpoint's manifest, inside its step folder
 BAD_CHECKPOINTS = "bad_checkpoints"
+# What orbax writes into a step folder last (before renaming it into place): without it, a step
+# folder is empty or partial, not a checkpoint.
+ORBAX_METADATA = "_CHECKPOINT_METADATA"
+ALLOW_UNVERIFIED_FLAG = "--allow_unverified_checkpoint"
 
 
 def _sha256(path: str) -> str:
@@ -116,14 +129,35 @@ def _sha256(path: str) -> str:
 
 
 def checkpoint_files(directory: str) -> dict[str, dict]:
-    """{relative path: {"bytes", "sha256"}} of every file under a checkpoint's folder."""
+    """{relative path: {"bytes", "sha256"}} of every file under a checkpoint's folder (but
+    its manifest)."""
     files = {}
     for root, _, names in os.walk(directory):
         for name in names:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, directory)
-            files[rel] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            if rel != MANIFEST:
+                files[rel] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
     return dict(sorted(files.items()))
+
+
+def incomplete(directory: str) -> bool:
+    """Whether a step folder is empty or partial: orbax's metadata file, written before the
+    folder gets its step's name, is not there."""
+    return not os.path.isfile(os.path.join(directory, ORBAX_METADATA))
+
+
+def has_checksums(workdir: str, step: int) -> bool:
+    """Whether checkpoint `step` of `workdir` has a manifest (in its folder, or the old place)."""
+    checkpointer_paths = (
+        os.path.join(workdir, "checkpoints", str(step), MANIFEST),
+        os.path.join(workdir, MANIFESTS, f"{step}.json"),
+    )
+    return any(os.path.isfile(p) for p in checkpointer_paths)
+
+
+def _leaf_paths(tree) -> set[str]:
+    return {jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree)}
 
 
 def non_finite_leaves(tree) -> list[str]:
@@ -137,14 +171,27 @@ def non_finite_leaves(tree) -> list[str]:
 
 
 class Checkpointer:
-    def __init__(self, workdir: str, keep: int):
+    def __init__(self, workdir: str, keep: int, allow_unverified: bool = False):
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, "checkpoints")
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
-        )
+        self.keep = keep
+        self.allow_unverified = allow_unverified
+        self.unverified: list[int] = []  # steps restored without a manifest (allow_unverified)
+        self._manager = self._new_manager()
         self._failed: list[int] = []  # steps whose save failed (their temporary folders go)
+
+    def _new_manager(self):
+        return ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True),
+        )
+
+    def _renew_manager(self) -> None:
+        """A new orbax manager: after a failed restore (an empty step folder: "Must provide
+        `args` of type `Composite`") orbax's manager fails on every other step too."""
+        with contextlib.suppress(Exception):
+            self._manager.close()
+        self._manager = self._new_manager()
 
     def _incomplete(self) -> list[str]:
         """The temporary folders of this process's failed saves (only those)."""
@@ -162,6 +209,11 @@ class Checkpointer:
         return os.path.join(self.directory, str(step))
 
     def manifest_path(self, step: int) -> str:
+        """Where checkpoint `step`'s manifest is written: inside its folder."""
+        return os.path.join(self.path(step), MANIFEST)
+
+    def old_manifest_path(self, step: int) -> str:
+        """Where runs before issue 35 kept it: WORKDIR/checkpoint_manifests/<step>.json."""
         return os.path.join(self.workdir, MANIFESTS, f"{step}.json")
 
     def save(self, step: int, state) -> None:
@@ -184,23 +236,42 @@ class Checkpointer:
         if distributed.is_primary():  # every process's shards are written: orbax waited
             files = checkpoint_files(self.path(step))
             atomic.write_json(self.manifest_path(step), {"step": step, "files": files})
-            kept = {str(s) for s in self._manager.all_steps()}
-            folder = os.path.join(self.workdir, MANIFESTS)
-            for name in os.listdir(folder):
-                if name.endswith(".json") and name[: -len(".json")] not in kept:
-                    os.remove(os.path.join(folder, name))
+            self._drop_old_manifests()
         distributed.barrier(f"manifest {self.path(step)}")
 
+    def _drop_old_manifests(self) -> None:
+        """Removes the old-format manifests of checkpoints orbax has since deleted."""
+        folder = os.path.join(self.workdir, MANIFESTS)
+        if not os.path.isdir(folder):
+            return
+        kept = {str(s) for s in self._manager.all_steps()}
+        for name in os.listdir(folder):
+            if name.endswith(".json") and name[: -len(".json")] not in kept:
+                os.remove(os.path.join(folder, name))
+
     def verify(self, step: int) -> str | None:
-        """Why checkpoint `step`'s files differ from its manifest, or None (also when it has
-        no manifest: a checkpoint of an older pga_jax)."""
+        """Why checkpoint `step` cannot be used, or None: it is empty or partial, its files
+        differ from its manifest, or it has no manifest at all (unless `allow_unverified`:
+        then its step is added to `unverified`)."""
+        if incomplete(self.path(step)):
+            return f"is empty or incomplete (no {ORBAX_METADATA}: a copy or write stopped part-way)"
+        path = self.manifest_path(step)
+        if not os.path.isfile(path):
+            path = self.old_manifest_path(step)
+        if not os.path.isfile(path):
+            if self.allow_unverified:
+                self.unverified.append(step)
+                return None
+            raise CheckpointError(
+                f"checkpoint {self.path(step)} has no checksums (written before pga_jax kept "
+                f"them, or copied without them), so a damaged byte would go unseen; pass "
+                f"{ALLOW_UNVERIFIED_FLAG} to use it unverified (the run records that)"
+            )
         try:
-            with open(self.manifest_path(step)) as f:
+            with open(path) as f:
                 want = json.load(f)["files"]
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError) as e:
-            return f"has an unreadable manifest {self.manifest_path(step)} ({e})"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return f"is damaged: its manifest {path} cannot be read ({' '.join(str(e).split())})"
         have = checkpoint_files(self.path(step))
         for rel, expected in want.items():
             got = have.get(rel)
@@ -210,13 +281,48 @@ class Checkpointer:
                 return f"is damaged: {rel} differs from its manifest (sha256 {got['sha256'][:12]})"
         return None
 
+    def check_tree(self, step: int, target) -> str | None:
+        """Why checkpoint `step` does not hold exactly the parameters (and BatchNorm statistics)
+        of `target`, e.g. an LPGA checkpoint under a VPGA config (its log-variance head is
+        missing), or None."""
+        try:
+            checkpointer = ocp.StandardCheckpointer()
+            try:
+                metadata = checkpointer.metadata(os.path.join(self.path(step), "default"))
+            finally:
+                checkpointer.close()
+            saved = getattr(metadata, "item_metadata", metadata)
+            saved = getattr(saved, "tree", saved)
+        except Exception as e:  # orbax raises many types for an unreadable checkpoint
+            return f"has unreadable metadata ({type(e).__name__})"
+        for key in sorted(k for k in target if k in ("params", "batch_stats")):
+            want = {f"{key}{p}" for p in _leaf_paths(target[key])}
+            have = {f"{key}{p}" for p in _leaf_paths(saved.get(key) or {})}
+            if want - have:
+                return (
+                    f"has no {sorted(want - have)[0]} that the config's networks need: the "
+                    "config is of another run or objective; load it with the config it was "
+                    "trained with"
+                )
+            if have - want:
+                return (
+                    f"holds {sorted(have - want)[0]} that the config's networks lack: the "
+                    "config is of another run or objective; load it with the config it was "
+                    "trained with"
+                )
+        return None
+
     def _restore(self, step: int, target, partial: bool = False):
         """(state, None) or (None, why step cannot be used)."""
         problem = self.verify(step)
         if problem:
             return None, problem
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        if partial:  # shapes without a place (jax.eval_shape's): on this process' first device
+        if partial:
+            problem = self.check_tree(step, target)
+            if problem:  # not damaged: the config is not the checkpoint's
+                raise CheckpointError(f"checkpoint {self.path(step)} {problem}")
+            # shapes without a place (jax.eval_shape's): on this process' first device
             here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
             abstract = jax.tree.map(
                 lambda x: (
@@ -236,6 +342,7 @@ class Checkpointer:
         except Exception as e:  # orbax raises many types for a damaged or foreign checkpoint
             text = str(e).strip()
             first_line = text.splitlines()[0][:200] if text else ""
+            self._renew_manager()
             return None, f"cannot be restored ({type(e).__name__}: {first_line})"
         bad = non_finite_leaves(state)
         if bad:
@@ -268,6 +375,17 @@ class Checkpointer:
         WORKDIR/bad_checkpoints/ (if none verifies, the error is raised, nothing moved)."""
         state, bad = None, []
         for step in reversed(self.steps()):
+            if incomplete(self.path(step)):  # not a checkpoint: skipped (training: moved aside)
+                if fallback:
+                    moved = self._move_aside(step)
+                    logging.warning(
+                        "Step folder %s is empty or incomplete: moved to %s", self.path(step), moved
+                    )
+                else:
+                    logging.warning(
+                        "Step folder %s is empty or incomplete: skipped", self.path(step)
+                    )
+                continue
             state, problem = self._restore(step, target, partial)
             if problem is None:
                 break
@@ -275,6 +393,7 @@ class Checkpointer:
             if not fallback:
                 break
         if not bad:
+            self._manager.reload()
             return state
         if state is None:  # without fallback, or no checkpoint verifies: nothing is moved
             first, problem = bad[0]
@@ -295,8 +414,8 @@ class Checkpointer:
         dest, n = os.path.join(folder, str(step)), 1
         while os.path.exists(dest):  # never overwrite an earlier bad one
             dest, n = os.path.join(folder, f"{step}.{n}"), n + 1
-        shutil.move(self.path(step), dest)
-        manifest = self.manifest_path(step)
+        shutil.move(self.path(step), dest)  # with the manifest inside it
+        manifest = self.old_manifest_path(step)
         if os.path.exists(manifest):
             shutil.move(manifest, dest + ".manifest.json")
         return dest

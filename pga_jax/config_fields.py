@@ -225,6 +225,13 @@ FIELDS = (
         "generation batch for the FID (BatchNorm statistics per batch, as the original)",
     ),
     Field("fid_ref_stats", "", "FID reference statistics .npz (python -m pga_jax.fid stats)"),
+    Field(
+        "fid_ref_unverified",
+        False,
+        "accept fid_ref_stats without a weights checksum / protocol (a bare mu/sigma .npz); "
+        "each FID then records ref_verified: false",
+        before=False,
+    ),
 )
 
 _BY_KEY = {f.key: f for f in FIELDS}

@@ -208,8 +208,22 @@ def load_experiment(name: str, arg: str | None = None) -> ml_collections.ConfigD
         f"pga_experiment_{os.path.basename(path)[:-3]}", path
     )
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    try:
+        spec.loader.exec_module(module)
+        get_config = module.get_config
+    except Exception as e:  # a syntax error, or any exception the file raises on import
+        raise ConfigError(f"{path} failed to load ({load_error(e)}); fix the config file") from e
+    return get_config(arg)
+
+
+def load_error(e: BaseException) -> str:
+    """One line for an exception an experiment file raised while loading: its type, message
+    and, for a syntax error, where."""
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg}, line {e.lineno}"
+    if isinstance(e, AttributeError) and "get_config" in str(e):
+        return "it defines no get_config(arg)"
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def celeba_crop(c: ml_collections.ConfigDict) -> int | None:
@@ -270,6 +284,9 @@ CHANGES = "changes"
 # config.json's record of how each start of the run computes, where it differs from the start
 # before (training/run_record.py): [{"step": S, "backend": "cpu", "onednn": false, ...}, ...].
 RUNTIME = "runtime"
+# config.json's record of the checkpoints a resume used without checksums
+# (--allow_unverified_checkpoint): [{"step": S}, ...].
+UNVERIFIED = "unverified_checkpoints"
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -286,7 +303,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
 def settings_at(saved: dict, step: int) -> dict:
     """The settings of a run's config.json in force at training step `step`: the original
     ones with every recorded change made before `step` applied (and no `changes` key)."""
-    records = (CHANGES, RUNTIME)
+    records = (CHANGES, RUNTIME, UNVERIFIED)
     settings = json.loads(json.dumps({k: v for k, v in saved.items() if k not in records}))
     for change in saved.get(CHANGES, []):
         if change["step"] < step:

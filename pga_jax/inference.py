@@ -34,12 +34,17 @@ class RunError(errors.UserError, ValueError):
 class Run:
     """The networks of a trained run as functions of numpy arrays (see the module docstring)."""
 
-    def __init__(self, workdir: str, step: int | None = None):
+    def __init__(
+        self, workdir: str, step: int | None = None, allow_unverified_checkpoint: bool = False
+    ):
         self.workdir = workdir
-        try:
-            run = evaluate.load_run(workdir, step=step)  # the networks only: no optimiser state
+        try:  # the networks only: no optimiser state
+            run = evaluate.load_run(
+                workdir, step=step, allow_unverified=allow_unverified_checkpoint
+            )
         except (evaluate.EvaluationError, checkpointing.CheckpointError) as e:
             raise RunError(str(e)) from None
+        self.verified = run.verified  # False: a checkpoint without checksums, accepted
         self.config, self.step = run.config, run.step
         self._state, self._model = run.state, run.model
         self.image_shape, self.z_dim = run.model.image_shape, run.model.z_dim
@@ -113,13 +118,22 @@ class Run:
         return self.decode(z, uint8)
 
     def fid(
-        self, n: int = 5000, ref: str = "", seed: int = 0, feature_fn=None, progress: bool = True
+        self,
+        n: int = 5000,
+        ref: str = "",
+        seed: int = 0,
+        feature_fn=None,
+        allow_unverified_ref: bool = False,
+        progress: bool = True,
     ) -> dict:
         """The FID dict (pga_jax.fid.score) of n samples against the statistics `ref` (a .npz;
-        default: the run's config, else the cached statistics of its dataset). `progress`: a
+        default: the run's config, else the cached statistics of its dataset); statistics
+        without protocol / weights checksum only with `allow_unverified_ref`. `progress`: a
         bar of the Inception features (minutes on a CPU) on stderr."""
         try:
-            stats, path, skipped = evaluate.load_ref_stats(ref, self.config, argument="ref")
+            stats, path, skipped = evaluate.load_ref_stats(
+                ref, self.config, argument="ref", allow_unverified=allow_unverified_ref
+            )
         except evaluate.EvaluationError as e:
             raise RunError(f"{e}; or {evaluate.MAKE_REF_IN_PYTHON}") from None
         if path is None:
@@ -145,7 +159,9 @@ class Run:
         return log_det.measure_run(self._model, self._state, self.config, x, key)
 
 
-def load(workdir: str, step: int | None = None) -> Run:
+def load(workdir: str, step: int | None = None, allow_unverified_checkpoint: bool = False) -> Run:
     """The latest checkpoint of a training workdir (or that of `step`), ready for inference
-    (`Run`)."""
-    return Run(workdir, step)
+    (`Run`): verified against its checksums and checked to hold exactly the parameters of the
+    config's networks (a one-line RunError otherwise). A checkpoint without checksums (older
+    runs) loads only with `allow_unverified_checkpoint` (then `Run.verified` is False)."""
+    return Run(workdir, step, allow_unverified_checkpoint)

@@ -26,6 +26,7 @@ from pga_jax import (
     errors,
     objectives,
     training,
+    workdirs,
 )
 
 FLAGS = flags.FLAGS
@@ -41,6 +42,11 @@ flags.DEFINE_bool(
     "allow_changed_settings",
     False,
     "Resume with other objective / optimiser values than the run's (config.json records it).",
+)
+flags.DEFINE_bool(
+    "allow_unverified_checkpoint",
+    False,
+    "Resume from a checkpoint without checksums (older runs); config.json records it.",
 )
 flags.DEFINE_bool("print_config", False, "Print every field with its value and meaning; exit.")
 # Many processes (distributed.py): all run this command with the same flags but --process_id.
@@ -91,6 +97,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(f"FATAL Flags parsing error: {text}\nPass --helpshort or --helpfull to see help.")
     except (AttributeError, KeyError) as e:
         text = str(e.args[0]) if e.args else str(e)
+        if isinstance(e, AttributeError) and "get_config" in text:
+            text = "it defines no get_config(arg)"
         name = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)[0] if text else "?"
         suggestion = re.search(r'Did you mean "([^"]+)"', text)
         bad = [a for a in argv[1:] if a.startswith("--config.") and name in a]
@@ -118,6 +126,9 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(
             f"error: unknown config field {name!r} in {bad[0] if bad else 'an override'}; {hint}"
         )
+    except Exception as e:  # the config file raised while loading (a syntax error, ...)
+        config_arg = next((a for a in argv[1:] if a.startswith("--config=")), "--config")
+        sys.exit(f"error: {config_arg} failed to load ({configs.load_error(e)}); fix the file")
 
 
 def main(argv):
@@ -161,8 +172,14 @@ def main(argv):
             'pip install -e ".[cuda12]"',
             gpu,
         )
+    fresh = workdirs.latest_checkpoint_step(FLAGS.workdir) is None
     try:
-        training.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_settings)
+        training.train_and_evaluate(
+            FLAGS.config,
+            FLAGS.workdir,
+            FLAGS.allow_changed_settings,
+            FLAGS.allow_unverified_checkpoint,
+        )
     except training.Stopped as e:  # SIGINT / SIGTERM between steps: checkpoint saved
         print(e, file=sys.stderr)
         sys.exit(e.exit_code)
@@ -171,7 +188,8 @@ def main(argv):
         sys.exit(130)
     except OSError as e:  # e.g. a workdir that cannot be written: disk full, permission, a file
         where = f"{e.filename}: " if e.filename else ""
-        errors.exit_with(f"{where}{e.strerror or e}; earlier checkpoints are kept")
+        kept = "" if fresh else "; earlier checkpoints are kept"
+        errors.exit_with(f"{where}{e.strerror or e}{kept}")
     except errors.UserError as e:  # fixable from the command line: one line, no traceback
         errors.exit_with(e)
 

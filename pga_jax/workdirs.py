@@ -4,10 +4,14 @@ WORKDIR/config.json            the run's config (training/run_record.py, written
                                changed on a resume are appended under "changes",
                                configs.settings_at; the backend and CPU paths of each start
                                that computes differently from the last, under "runtime")
-WORKDIR/checkpoints/<step>/    orbax checkpoints (checkpointing.py)
-WORKDIR/checkpoint_manifests/  <step>.json: size and sha256 of each checkpoint file
-WORKDIR/bad_checkpoints/       checkpoints that failed verification, moved aside by training
-WORKDIR/metrics.jsonl          logged training scalars (pga_jax.curves)
+WORKDIR/checkpoints/<step>/    orbax checkpoints (checkpointing.py), each with its manifest
+                               pga_jax_manifest.json: size and sha256 of each of its files
+WORKDIR/checkpoint_manifests/  <step>.json: the manifests of runs before issue 35 (still read)
+WORKDIR/bad_checkpoints/       checkpoints that failed verification (or empty / partial step
+                               folders), moved aside by training
+WORKDIR/.lock                  held (flock) by the process training the run (workdir_lock.py)
+WORKDIR/metrics.jsonl          logged training scalars (pga_jax.curves); lines of steps after a
+                               resume's start move to metrics.rolled_back.jsonl
 WORKDIR/fid.jsonl              FID during training, when config.fid_every > 0
 WORKDIR/eval/eval.json         the evaluation of the latest checkpoint (pga_jax.evaluate)
 """
@@ -35,7 +39,7 @@ def latest_checkpoint_step(workdir: str) -> int | None:
     temporary folder and renames it to its step number only once it is complete."""
     try:
         names = os.listdir(os.path.join(workdir, "checkpoints"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return max((int(d) for d in names if d.isdigit()), default=None)
 

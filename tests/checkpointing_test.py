@@ -1,6 +1,8 @@
-"""Checkpoint integrity: a manifest per checkpoint, verified on restore; damaged or non-finite
-checkpoints are one-line errors, and training resumes from the newest one that verifies."""
+"""Checkpoint integrity: a manifest per checkpoint, inside its folder, verified on restore;
+damaged, unverifiable, foreign or non-finite checkpoints are one-line errors, empty step
+folders are skipped, and training resumes from the newest one that verifies."""
 
+import json
 import os
 import shutil
 
@@ -9,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import pga_jax
 from pga_jax import checkpointing, configs, evaluate, models, training
 
 
@@ -61,16 +64,134 @@ def test_damaged_checkpoint_is_refused_and_training_resumes_from_the_one_before(
     moved = os.path.join(workdir, "bad_checkpoints", "4")
     kept = os.path.join(moved, os.path.relpath(target, os.path.join(workdir, "checkpoints", "4")))
     assert open(kept, "rb").read() == damaged_bytes  # kept as it was, not overwritten
-    assert os.path.exists(moved + ".manifest.json")
+    assert os.path.exists(os.path.join(moved, checkpointing.MANIFEST))  # moved with it
+    # the rolled-back step 4's metrics line is moved aside: each step once in metrics.jsonl
+    assert [json.loads(line)["step"] for line in open(os.path.join(workdir, "metrics.jsonl"))] == [
+        2,
+        4,
+        6,
+    ]
+    with open(os.path.join(workdir, "metrics.rolled_back.jsonl")) as f:
+        assert [(r["step"], r["rolled_back_to"]) for r in map(json.loads, f)] == [(4, 2)]
 
 
-def test_checkpoints_without_a_manifest_still_load(tmp_path):
-    workdir = str(tmp_path / "run")
-    state = training.train_and_evaluate(smoke(2), workdir)
-    shutil.rmtree(os.path.join(workdir, checkpointing.MANIFESTS))  # as written by older pga_jax
-    run = evaluate.load_run(workdir)
-    for a, b in zip(_leaves(run.state.params), _leaves(state.params), strict=True):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A smoke run with checkpoints 2 and 4 (copied by each test that changes it)."""
+    workdir = str(tmp_path_factory.mktemp("trained") / "run")
+    state = training.train_and_evaluate(smoke(4), workdir)
+    return workdir, state
+
+
+def _copy(trained, tmp_path, name="run"):
+    workdir = str(tmp_path / name)
+    shutil.copytree(trained[0], workdir)
+    return workdir
+
+
+def _flip_a_bit(step_dir):
+    target = _largest_file(step_dir)
+    with open(target, "r+b") as f:
+        f.seek(os.path.getsize(target) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def test_a_checkpoints_folder_copied_alone_keeps_its_protection(trained, tmp_path):
+    """The manifest lives in each step's folder: a copy of checkpoints/ (and config.json)
+    alone, with one bit flipped, is refused; the untouched copy loads."""
+    workdir = str(tmp_path / "copy")
+    os.makedirs(workdir)
+    shutil.copytree(os.path.join(trained[0], "checkpoints"), os.path.join(workdir, "checkpoints"))
+    shutil.copy(os.path.join(trained[0], "config.json"), workdir)
+    assert not os.path.exists(os.path.join(trained[0], checkpointing.MANIFESTS))
+    assert os.path.isfile(os.path.join(workdir, "checkpoints", "4", checkpointing.MANIFEST))
+    assert evaluate.load_run(workdir).step == 4
+    _flip_a_bit(os.path.join(workdir, "checkpoints", "4"))
+    with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/4 is damaged"):
+        evaluate.load_run(workdir)
+
+
+def test_a_checkpoint_without_checksums_is_refused_unless_allowed(trained, tmp_path):
+    """As a run of before manifests (or copied without them): one line naming it and the flag;
+    with the flag it loads and trains, and the run records that it was unverified."""
+    workdir = _copy(trained, tmp_path)
+    for step in (2, 4):
+        os.remove(os.path.join(workdir, "checkpoints", str(step), checkpointing.MANIFEST))
+    with pytest.raises(checkpointing.CheckpointError) as refused:
+        evaluate.load_run(workdir)
+    message = str(refused.value)
+    assert "checkpoints/4 has no checksums" in message and "\n" not in message
+    assert checkpointing.ALLOW_UNVERIFIED_FLAG in message
+    with pytest.raises(checkpointing.CheckpointError, match="no checksums"):
+        training.train_and_evaluate(smoke(6), workdir)
+    run = pga_jax.load(workdir, allow_unverified_checkpoint=True)
+    assert run.step == 4 and not run.verified
+    for a, b in zip(_leaves(run._state.params), _leaves(trained[1].params), strict=True):
         np.testing.assert_array_equal(a, b)
+    training.train_and_evaluate(smoke(6), workdir, allow_unverified_checkpoint=True)
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert json.load(f)[configs.UNVERIFIED] == [{"step": 4}]
+    assert evaluate.load_run(workdir).verified  # step 6: written with its manifest
+
+
+def test_manifests_of_older_runs_are_still_read(trained, tmp_path):
+    """Runs before issue 35 kept the manifests in WORKDIR/checkpoint_manifests/<step>.json."""
+    workdir = _copy(trained, tmp_path)
+    old = os.path.join(workdir, checkpointing.MANIFESTS)
+    os.makedirs(old)
+    for step in (2, 4):
+        inside = os.path.join(workdir, "checkpoints", str(step), checkpointing.MANIFEST)
+        shutil.move(inside, os.path.join(old, f"{step}.json"))
+    assert evaluate.load_run(workdir).verified
+    _flip_a_bit(os.path.join(workdir, "checkpoints", "4"))
+    with pytest.raises(checkpointing.CheckpointError, match=r"checkpoints/4 is damaged"):
+        evaluate.load_run(workdir)
+
+
+@pytest.mark.parametrize("kind", ["empty", "partial"])
+def test_an_empty_step_folder_is_skipped_and_the_newest_good_checkpoint_restores(
+    trained, tmp_path, kind
+):
+    """A step folder an interrupted copy (or another tool) left empty or partial: evaluate
+    skips it; training moves it aside and resumes from the newest good checkpoint, by the same
+    manager (orbax's failed restore used to break it for every older step)."""
+    workdir = _copy(trained, tmp_path)
+    newest = os.path.join(workdir, "checkpoints", "6")
+    if kind == "empty":
+        os.makedirs(newest)
+    else:  # the copy stopped before orbax's metadata
+        shutil.copytree(os.path.join(workdir, "checkpoints", "4", "default"), newest + "/default")
+    assert evaluate.load_run(workdir).step == 4
+    config = smoke(2)
+    state, _ = training.create_train_state(config, models.output_shape(config.model.arch))
+    ckpt = checkpointing.Checkpointer(workdir, 3)
+    restored = ckpt.restore_latest(state, fallback=True)
+    assert int(restored.step) == 4 and ckpt.steps() == [2, 4]
+    ckpt.close()
+    assert os.path.isdir(os.path.join(workdir, checkpointing.BAD_CHECKPOINTS, "6"))
+
+
+@pytest.mark.parametrize("saved,loaded", [("lpga", "vpga"), ("vpga", "lpga")])
+def test_load_refuses_a_checkpoint_of_another_objective(tmp_path, saved, loaded):
+    """An LPGA checkpoint under a VPGA config.json: the VPGA log-variance head is missing (and
+    the reverse: a parameter the config's networks lack); one line naming it."""
+    workdir = str(tmp_path / "run")
+    config = configs.load_experiment(f"mnist_{saved}", "smoke")
+    state, _ = training.create_train_state(config, models.output_shape(config.model.arch))
+    ckpt = checkpointing.Checkpointer(workdir, 2)
+    ckpt.save(2, state)
+    ckpt.close()
+    other = configs.load_experiment(f"mnist_{loaded}", "smoke")
+    other.model.z_dim = config.model.z_dim  # only the objective differs
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(other.to_json_best_effort())
+    with pytest.raises(pga_jax.inference.RunError) as refused:
+        pga_jax.load(workdir)
+    message = str(refused.value)
+    assert "logvar" in message and "\n" not in message
+    assert ("has no" if loaded == "vpga" else "holds") in message
 
 
 def test_a_checkpoint_with_nan_weights_is_refused(tmp_path):
@@ -91,10 +212,11 @@ def test_manifests_follow_the_kept_checkpoints(tmp_path):
     config.keep_checkpoints = 2
     training.train_and_evaluate(config, workdir)
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
-    assert sorted(os.listdir(os.path.join(workdir, checkpointing.MANIFESTS))) == [
-        "4.json",
-        "6.json",
-    ]
+    for step in ("4", "6"):
+        manifest = os.path.join(workdir, "checkpoints", step, checkpointing.MANIFEST)
+        with open(manifest) as f:
+            assert json.load(f)["step"] == int(step)
+    assert not os.path.exists(os.path.join(workdir, checkpointing.MANIFESTS))
 
 
 def test_a_failed_save_is_one_line_and_leaves_no_temporary_folder(tmp_path, monkeypatch):

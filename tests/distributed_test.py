@@ -92,7 +92,7 @@ def runs(tmp_path_factory):
     logs = finish(start(root / "two"))
     # killed: once checkpoint 2 is complete, SIGKILL process 1, then process 0; restart both
     procs = start(root / "killed")
-    manifest = root / "killed" / "checkpoint_manifests" / "2.json"
+    manifest = root / "killed" / "checkpoints" / "2" / "pga_jax_manifest.json"
     deadline = time.time() + 240
     while not manifest.exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -122,12 +122,10 @@ def test_two_processes_write_each_file_once(runs):
     assert steps == sorted(set(steps)) == [2, 4, 6, 8]
     assert len([f for f in os.listdir(two) if f.startswith("events.out.tfevents")]) == 1
     assert sorted(os.listdir(two / "checkpoints")) == ["2", "4", "6", "8"]
-    assert sorted(os.listdir(two / "checkpoint_manifests")) == [
-        "2.json",
-        "4.json",
-        "6.json",
-        "8.json",
-    ]
+    for step in ("2", "4", "6", "8"):  # each with its manifest, written once (by process 0)
+        manifest = json.loads((two / "checkpoints" / step / "pga_jax_manifest.json").read_text())
+        assert manifest["step"] == int(step)
+    assert not (two / "checkpoint_manifests").exists()
     assert not [f for f in os.listdir(two / "checkpoints") if "tmp" in f]
 
 

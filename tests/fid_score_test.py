@@ -60,10 +60,37 @@ def test_stats_file_round_trip(tmp_path):
     assert back["weights_sha256"] == "w" and back["features"].shape == (20, 16)
     want = np.cov(feats.astype(np.float64), rowvar=False)
     np.testing.assert_allclose(back["sigma"], want, rtol=1e-12, atol=1e-15)
-    # TTUR-style files (mu, sigma only) load with unknown metadata.
+    # TTUR-style files (mu, sigma only) load with unknown metadata, when allowed.
     np.savez(tmp_path / "ttur.npz", mu=st["mu"], sigma=st["sigma"])
-    ttur = score.load_stats(tmp_path / "ttur.npz")
+    ttur = score.load_stats(tmp_path / "ttur.npz", allow_unverified=True)
     assert ttur["protocol"] == score.UNKNOWN and "features" not in ttur
+
+
+def test_a_bare_mu_sigma_reference_is_refused_unless_allowed(feature_fn, images, tmp_path):
+    """Statistics without protocol and weights checksum (as other FID tools write) could be of
+    other weights or resizing: refused in one line naming the flag; with it, the result says
+    the reference is unverified."""
+    ref = score.compute_stats(images, feature_fn, keep_features=0)
+    bare = tmp_path / "bare.npz"
+    np.savez(bare, mu=ref["mu"], sigma=ref["sigma"])
+    with pytest.raises(ValueError) as refused:
+        score.score_arrays(images, bare, feature_fn=feature_fn)
+    message = str(refused.value)
+    assert "protocol and weights_sha256" in message and score.UNVERIFIED_FLAG in message
+    assert "\n" not in message
+    out = score.score_arrays(
+        images, bare, feature_fn=feature_fn, kid=False, pr=False, allow_unverified_ref=True
+    )
+    assert out["ref_verified"] is False and out["ref_protocol"] == score.UNKNOWN
+    assert score.score_arrays(images, ref, feature_fn=feature_fn, kid=False, pr=False)[
+        "ref_verified"
+    ]
+
+
+def test_a_flat_array_names_the_expected_image_shape(feature_fn, images):
+    ref = score.compute_stats(images, feature_fn, keep_features=0)  # records (32, 32, 3)
+    with pytest.raises(ValueError, match=r"images of shape \(8, 3072\): expected \(N, H, W\)"):
+        score.score_arrays(images.reshape(8, -1), ref, feature_fn=feature_fn)
 
 
 def test_mean_and_stderr():

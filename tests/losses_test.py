@@ -74,6 +74,31 @@ def test_log_volume_ratio_ignores_gradient_of_the_normaliser():
     )
 
 
+def test_an_exact_zero_distance_gives_a_finite_term_and_finite_gradients():
+    """h(z + delta) == h(z) exactly (float32, seen on LPGA smoke runs): the floor 1e-30 on the
+    squared distance gives log(1e-30) for that sample instead of -inf, and no NaN gradient."""
+    h_z = jnp.array([[0.5, -0.25], [0.1, 0.2]])
+    h_zd = jnp.array([[0.5, -0.25], [0.1, 0.3]])  # the first sample: an exact zero
+    value, grads = jax.value_and_grad(losses.log_volume_ratio, argnums=(0, 1))(
+        h_z, h_zd, jnp.float32(0.1)
+    )
+    assert np.isfinite(float(value))
+    want = 0.5 * np.mean([np.log(1e-30 / 0.01), np.log(0.01 / 0.01)])
+    np.testing.assert_allclose(float(value), want, rtol=1e-5)
+    for g in grads:
+        assert np.isfinite(np.asarray(g)).all()
+        np.testing.assert_array_equal(np.asarray(g)[0], 0.0)  # none through the floored sample
+    assert np.isfinite(float(losses.nll_decoder(h_z, h_z, 0.01)))
+
+
+def test_the_floor_changes_nothing_above_it():
+    h_z = jax.random.normal(jax.random.PRNGKey(0), (16, 8))
+    h_zd = h_z + 1e-4 * jax.random.normal(jax.random.PRNGKey(1), (16, 8))
+    sq = jnp.sum(jnp.square(h_zd - h_z), axis=-1)
+    plain = 0.5 * jnp.mean(jnp.log(sq / 0.01**2))
+    assert float(losses.log_volume_ratio(h_z, h_zd, jnp.float32(0.01))) == float(plain)
+
+
 def test_scalings_follow_the_original_code():
     x = jnp.arange(12.0).reshape(3, 4) / 10
     y = jnp.ones((3, 4))

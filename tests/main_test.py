@@ -121,9 +121,36 @@ def test_a_workdir_that_cannot_be_created_is_one_line(tmp_path):
     blocker.write_text("not a folder")
     result = run_main(f"--config={CONFIG}", workdir=blocker / "run")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert _error_lines(result.stderr) == [
-        f"error: {blocker / 'run'}: Not a directory; earlier checkpoints are kept"
-    ]
+    assert _error_lines(result.stderr) == [f"error: {blocker / 'run'}: Not a directory"]  # fresh
+
+
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        ('raise RuntimeError("boom")\n', "(RuntimeError: boom)"),
+        ("def get_config(:\n", "(SyntaxError: invalid syntax, line 1)"),
+        ("X = 1\n", "(AttributeError: it defines no get_config(arg))"),
+    ],
+)
+def test_an_experiment_that_raises_or_does_not_parse_is_one_line(tmp_path, text, expect):
+    broken = tmp_path / "broken.py"
+    broken.write_text(text)
+    result = run_main(f"--config={broken}", workdir=tmp_path / "run")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith(f"error: --config={broken} failed to load {expect}"), line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_json_that_is_not_json_is_one_line_and_kept(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.json").write_text('{"not json')
+    result = run_main(f"--config={CONFIG}", workdir=workdir)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith(f"error: {workdir / 'config.json'} is not JSON ("), line
+    assert (workdir / "config.json").read_text() == '{"not json'  # nothing overwritten
 
 
 def test_a_config_file_that_fails_to_load_is_named_not_called_an_unknown_field(tmp_path):

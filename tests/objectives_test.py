@@ -16,25 +16,37 @@ def _w(name, step, image_size=784, z_dim=32, **settings):
 
 def test_lpga_warmup_is_a_plain_autoencoder_then_switches_on():
     settings = dict(alpha=0.06, beta=0.01, gamma=0.015, warmup_steps=3)
-    assert _w("lpga", 2, **settings) == {
+    assert _w("lpga", 3, **settings) == {
         "rec": 1.0,
         "lr_prior": 0.0,
         "lr_post": 0.0,
         "nll_enc": 0.0,
         "nll_dec": 0.0,
     }
-    assert _w("lpga", 3, **settings) == pytest.approx(
+    assert _w("lpga", 4, **settings) == pytest.approx(
         {"rec": 1.0, "lr_prior": 0.06, "lr_post": 0.01, "nll_enc": 0.015, "nll_dec": 0.015}
     )
 
 
+@pytest.mark.parametrize("name", ["lpga", "lvpga"])
+def test_warmup_ends_after_step_3000_as_the_original_init_steps(name):
+    """The original trains the plain autoencoder while global_step <= init_steps (3,000), i.e.
+    for 3,001 steps: step 3,000 is still warm-up, step 3,001 is the first of the objective."""
+    assert objectives.get(name).defaults()["warmup_steps"] == 3000
+    assert bool(objectives.in_warmup(jnp.int32(3000), jnp.int32(3000)))
+    assert not bool(objectives.in_warmup(jnp.int32(3000), jnp.int32(3001)))
+    assert _w(name, 3000)["lr_prior"] == 0.0
+    assert _w(name, 3001)["lr_prior"] == pytest.approx(0.06)
+    assert _w(name, 0, warmup_steps=0)["lr_prior"] == pytest.approx(0.06)  # 0: no warm-up
+
+
 def test_ramp_rises_linearly_after_warmup():
     settings = dict(alpha=0.1, gamma_prime=0.2, eta=0.3, gamma=0.4, warmup_steps=10, ramp_steps=4)
-    assert _w("lvpga", 9, **settings)["log_vr"] == 0.0
-    assert [_w("lvpga", s, **settings)["log_vr"] for s in (10, 11, 12, 13, 50)] == pytest.approx(
+    assert _w("lvpga", 10, **settings)["log_vr"] == 0.0
+    assert [_w("lvpga", s, **settings)["log_vr"] for s in (11, 12, 13, 14, 50)] == pytest.approx(
         [0.05, 0.1, 0.15, 0.2, 0.2]
     )
-    assert _w("lvpga", 11, **settings) == pytest.approx(
+    assert _w("lvpga", 12, **settings) == pytest.approx(
         {"rec": 1.0, "lr_prior": 0.05, "lr_post": 0.0, "log_vr": 0.1, "vkl": 0.15, "nll_enc": 0.2}
     )
 

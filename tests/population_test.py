@@ -83,7 +83,7 @@ def test_steps_per_call_do_not_change_the_run(tmp_path):
         # one step per call: a checkpoint of every step (does not change the schedule)
         config.checkpoint_every, config.keep_checkpoints = (1, 12) if k == 1 else (12, 2)
         states, _ = loop._train(
-            [config], [str(tmp_path / name)], allow_changed_settings=False, members=None, scan=scan
+            [config], [str(tmp_path / name)], allow=loop.Allowances(), members=None, scan=scan
         )
         return states[0]
 
@@ -160,15 +160,28 @@ def _sweep_args(root, *extra):
     ]
 
 
+def test_a_member_whose_config_json_is_not_json_is_one_line_naming_it(tmp_path):
+    members = [str(tmp_path / "a"), str(tmp_path / "b")]
+    os.makedirs(members[1])
+    with open(os.path.join(members[1], "config.json"), "w") as f:
+        f.write("{garbage")
+    with pytest.raises(configs.ConfigError) as refused:
+        training.train_population([smoke(), smoke()], members)
+    message = str(refused.value)
+    assert message.startswith(f"{members[1]}/config.json is not JSON (") and "\n" not in message
+    with open(os.path.join(members[1], "config.json")) as f:
+        assert f.read() == "{garbage"  # kept as it was
+
+
 def test_a_killed_population_resumes_to_the_uninterrupted_result(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tests"))
     full = subprocess.run(_sweep_args(tmp_path / "full"), env=env, capture_output=True, text=True)
     assert full.returncode == 0, full.stderr[-2000:]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_sweep_args(killed), env=env, stderr=subprocess.DEVNULL)
-    manifests = killed / "mnist_vpga_smoke" / "seed=2" / checkpointing.MANIFESTS
+    checkpoints = killed / "mnist_vpga_smoke" / "seed=2" / "checkpoints"
     deadline = time.time() + 300
-    while not (manifests.exists() and os.listdir(manifests)) and time.time() < deadline:
+    while not list(checkpoints.glob(f"*/{checkpointing.MANIFEST}")) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(np.random.default_rng().uniform(0, 1.5))  # somewhere in training or a save
     proc.send_signal(signal.SIGKILL)

@@ -137,6 +137,17 @@ def test_cli_writes_table_csv_and_curves(tmp_path):
     assert {r["n_ref"] for r in per_run if r["fid"]} == {"60000"}
     assert (out / "curves.png").stat().st_size > 10_000
 
+    # trained, never evaluated: the empty table ends with a hint to evaluate
+    fresh = tmp_path / "fresh" / "seed=0"
+    fresh.mkdir(parents=True)
+    (fresh / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
+    hinted = run_module("pga_jax.report", f"--runs={fresh}", f"--out={tmp_path / 'fresh_out'}")
+    assert hinted.returncode == 0 and "Traceback" not in hinted.stderr
+    assert hinted.stderr.strip().splitlines()[-1] == (
+        f"hint: 1 of 1 run(s) have no eval/eval.json, so the table has no FID of them "
+        f"({fresh}): evaluate them first, python -m pga_jax.evaluate --workdir={fresh}"
+    )
+
     missing = run_module("pga_jax.report", f"--runs={tmp_path}/nothing/*", f"--out={out}")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert (

@@ -121,9 +121,9 @@ def test_update_equals_plain_autoencoder_when_only_L_r_is_on(objective, zero_wei
 
 def test_warmup_ends_and_the_update_then_differs_from_an_autoencoder():
     config = smoke_config("lpga")
-    config.objective.warmup_steps = 1
+    config.objective.warmup_steps = 1  # steps 0 and 1 warm up (step <= 1); step 2 does not
     state, model = training.create_train_state(config, (28, 28, 1))
-    batches = [batch_for(config, s) for s in range(2)]
+    batches = [batch_for(config, s) for s in range(3)]
     want = _plain_autoencoder_params(config, state, model, batches)
     step_fn = stepper(config, model)
     for x in batches:
@@ -194,6 +194,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     restored = ckpt.restore_latest(state)
     assert all(np.isfinite(x).all() for x in _leaves(restored.params))
     ckpt.close()
+
+
+def test_a_non_finite_loss_names_the_term_and_its_likely_cause():
+    from pga_jax.training import stopping
+
+    inf = float("inf")
+    minus = str(stopping.non_finite_error({"terms/nll_dec": -inf, "loss": -inf, "x": 1.0}, 52, 50))
+    assert "terms/nll_dec is -inf" in minus and "exact zero" in minus
+    assert "learning_rate" not in minus and "step 50" in minus and "\n" not in minus
+    nan = str(stopping.non_finite_error({"terms/rec": float("nan"), "loss": inf}, 9, 8))
+    assert "terms/rec is nan" in nan and "learning_rate" in nan
+    weight = str(stopping.non_finite_error({"terms/nll_dec": 1.0, "loss": inf}, 3, 2))
+    assert "weight of config.objective" in weight and "learning_rate" not in weight
 
 
 def test_corrupted_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):

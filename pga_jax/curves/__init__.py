@@ -1,7 +1,9 @@
 """Training curves: the logged scalars of a run (`WORKDIR/metrics.jsonl`) as a PNG.
 
-The loop appends one JSON line per `log_every` steps; after a resume, steps logged again
-replace the earlier lines (the last line of a step wins). A line torn by a crash mid-write
+The loop appends one JSON line per `log_every` steps. A resume from step S first moves the
+lines of later steps (logged before a crash, or before a rollback to an older checkpoint) to
+`metrics.rolled_back.jsonl` (kept, each with the step it was rolled back to), so every step is
+in the file once; readers also let the last line of a step win. A line torn by a crash mid-write
 (not JSON, or not a row) is skipped with one warning, and the next append starts a new line.
 
     python -m pga_jax.curves --workdir=runs/fm [--out=curves.png]
@@ -14,6 +16,8 @@ import os
 
 import matplotlib
 from absl import logging
+
+from pga_jax import atomic
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -33,6 +37,42 @@ def append_metrics(workdir: str, step: int, scalars: dict, name: str = METRICS_F
             torn = f.read(1) != b"\n"
     with open(path, "a") as f:
         f.write(("\n" if torn else "") + json.dumps({"step": step, **scalars}) + "\n")
+
+
+ROLLED_BACK = "{stem}.rolled_back.jsonl"  # lines of steps after a resume's start
+
+
+def drop_rolled_back(workdir: str, start: int, names=(METRICS_FILE, FID_FILE)) -> int:
+    """Moves the lines of steps after `start` out of WORKDIR/metrics.jsonl (and fid.jsonl) into
+    WORKDIR/<name>.rolled_back.jsonl, each with "rolled_back_to": start; returns how many.
+    Unreadable (torn) lines stay where they are."""
+    moved = 0
+    for name in names:
+        path = os.path.join(workdir, name)
+        if not os.path.isfile(path):
+            continue
+        with open(path, errors="replace") as f:
+            lines = f.readlines()
+        keep, later = [], []
+        for line in lines:
+            try:
+                step = int(json.loads(line)["step"])
+            except (ValueError, TypeError, KeyError, IndexError):
+                keep.append(line)
+                continue
+            (later if step > start else keep).append(line)
+        if not later:
+            continue
+        aside = os.path.join(workdir, ROLLED_BACK.format(stem=os.path.splitext(name)[0]))
+        with open(aside, "a") as f:
+            for line in later:
+                row = json.loads(line)
+                f.write(json.dumps({**row, "rolled_back_to": start}) + "\n")
+        with atomic.replacing(path) as tmp:
+            tmp.write_text("".join(keep))
+        moved += len(later)
+        logging.info("%s: %d line(s) of steps after %d moved to %s", path, len(later), start, aside)
+    return moved
 
 
 def read_metrics(workdir: str, name: str = METRICS_FILE) -> dict[int, dict]:

@@ -46,6 +46,16 @@ flags.DEFINE_integer(
     "Proposition 1 at this many held-out and prior latents (1000 is a good choice; 0: off): "
     "exact log|det dh/dz| next to its surrogate (docs/evaluation.md).",
 )
+flags.DEFINE_bool(
+    "allow_unverified_checkpoint",
+    False,
+    "Evaluate checkpoints without checksums (older runs); eval.json records it.",
+)
+flags.DEFINE_bool(
+    "allow_unverified_ref",
+    False,
+    "Score against statistics without protocol / weights checksum; the FID records it.",
+)
 
 
 def main(argv):
@@ -69,6 +79,8 @@ def main(argv):
             interpolation_steps=FLAGS.interpolation_steps,
             save_samples=FLAGS.save_samples,
             log_det_latents=FLAGS.log_det_latents,
+            allow_unverified_checkpoint=FLAGS.allow_unverified_checkpoint,
+            allow_unverified_ref=FLAGS.allow_unverified_ref,
         )
     except errors.UserError as e:
         errors.exit_with(e)

@@ -56,6 +56,7 @@ from absl import logging
 
 from pga_jax import (
     atomic,
+    checkpointing,
     configs,
     data,
     errors,
@@ -101,6 +102,7 @@ class RestoredRun:
     config: ml_collections.ConfigDict
     state: training.TrainState
     model: training.Model
+    verified: bool = True  # False: its checkpoint had no checksums (allow_unverified)
 
     @property
     def step(self) -> int:
@@ -149,17 +151,23 @@ def read_config(workdir: str, step: int | None = None) -> ml_collections.ConfigD
 
 
 def load_run(
-    workdir: str, config: ml_collections.ConfigDict | None = None, step: int | None = None
+    workdir: str,
+    config: ml_collections.ConfigDict | None = None,
+    step: int | None = None,
+    allow_unverified: bool = False,
 ) -> RestoredRun:
     """The latest checkpoint of `workdir` (or that of `step`), restored with `config`
-    (default: config.json's settings in force at that step)."""
+    (default: config.json's settings in force at that step). A checkpoint without checksums
+    is a CheckpointError unless `allow_unverified` (then `verified` is False)."""
     config = read_config(workdir, step) if config is None else config
     _require_checkpoint(workdir)
     # the networks only: no optimiser state
-    loaded = training.load_for_inference(config, workdir, step)
+    loaded = training.load_for_inference(config, workdir, step, allow_unverified)
     if loaded is None:
         raise EvaluationError(_NO_CHECKPOINT.format(workdir=workdir))
-    return RestoredRun(workdir, config, *loaded)
+    state, model = loaded
+    verified = checkpointing.has_checksums(workdir, int(state.step))
+    return RestoredRun(workdir, config, state, model, verified)
 
 
 def _require_checkpoint(workdir: str) -> None:
@@ -226,6 +234,7 @@ def load_ref_stats(
     config: ml_collections.ConfigDict,
     protocol: str | None = None,
     argument: str = "--fid_ref_stats",
+    allow_unverified: bool = False,
 ):
     """(statistics dict, path, None), or (None, None, why the FID is skipped).
 
@@ -235,7 +244,8 @@ def load_ref_stats(
     synthetic data have no cached reference. An explicitly given file must exist and be
     readable; the config's may be unset or absent (e.g. a run copied from another machine),
     which skips the FID. `argument` is how the caller's user gave `flag_value` (the command
-    line's --fid_ref_stats, the API's `ref`), named in the messages.
+    line's --fid_ref_stats, the API's `ref`), named in the messages. Statistics without a
+    protocol or weights checksum are refused unless `allow_unverified` (--allow_unverified_ref).
     """
     from pga_jax.fid import reference, resize, score  # noqa: PLC0415
 
@@ -258,7 +268,7 @@ def load_ref_stats(
     if not os.path.isfile(path):
         raise EvaluationError(f"{argument}={path} does not exist; {no_ref[len('no FID ') :]}")
     try:
-        return score.load_stats(path), path, None
+        return score.load_stats(path, allow_unverified), path, None
     except ValueError as e:
         raise EvaluationError(str(e)) from e
 
@@ -337,6 +347,7 @@ class _Job:
     samples: np.ndarray | None = None  # the FID's, when scored or saved
     fid: dict | None = None
     log_det: dict | None = None  # Prop. 1's numbers, when asked (log_det_latents > 0)
+    verified: bool = True  # whether the checkpoint had checksums
 
 
 def evaluate_many(
@@ -356,6 +367,8 @@ def evaluate_many(
     save_samples: bool = False,
     log_det_latents: int = 0,
     tensorboard: bool = True,
+    allow_unverified_checkpoint: bool = False,
+    allow_unverified_ref: bool = False,
 ) -> list[dict]:
     """`evaluate` of each workdir (the same options for all): writes what it writes and
     returns the eval.json dicts, in order, each the same as `evaluate(workdir, ...)`'s.
@@ -369,6 +382,9 @@ def evaluate_many(
 
     `feature_fn` (a ``fid.inception.FeatureFn`` or any callable images -> features with
     ``protocol`` and ``weights_sha256`` attributes) replaces the real Inception network.
+    `allow_unverified_checkpoint`: evaluate checkpoints without checksums (eval.json records
+    checkpoint_verified: false); `allow_unverified_ref`: score against statistics without a
+    protocol / weights checksum (the FID records ref_verified: false).
     """
     opts = types.SimpleNamespace(**locals())  # first: the arguments only
     if isinstance(workdir_list, str | os.PathLike):
@@ -427,7 +443,9 @@ def _prepare(workdir: str, opts, refs: dict) -> _Job:
     """The checks of `workdir` that need no model: its config, checkpoint and reference
     statistics (those of one file are kept once: `refs`, by path), and the FID's features."""
     config = read_config(workdir)
-    ref, ref_path, skipped = load_ref_stats(opts.fid_ref_stats, config, opts.protocol)
+    ref, ref_path, skipped = load_ref_stats(
+        opts.fid_ref_stats, config, opts.protocol, opts.allow_unverified_ref
+    )
     _require_checkpoint(workdir)
     feature_fn = None
     if ref_path is not None:
@@ -443,8 +461,8 @@ def _prepare(workdir: str, opts, refs: dict) -> _Job:
 
 def _generate(job: _Job, opts) -> None:
     """Restores the run of `job` and makes its grids and, when scored or saved, FID samples."""
-    run = load_run(job.workdir, job.config)
-    model, job.step = run.model, run.step
+    run = load_run(job.workdir, job.config, allow_unverified=opts.allow_unverified_checkpoint)
+    model, job.step, job.verified = run.model, run.step, run.verified
     generate, reconstruct = training.make_generate(model), training.make_reconstruct(model)
     encode = training.make_encode(model)
     key_fid, key_grid, key_prior = jax.random.split(jax.random.PRNGKey(opts.seed), 3)
@@ -544,6 +562,8 @@ def _write(job: _Job, opts) -> dict:
         "images": {name: f"{name}.png" for name in job.grids},
         "backend": jax.default_backend(),
     }
+    if not job.verified:  # --allow_unverified_checkpoint
+        result["checkpoint_verified"] = False
     if job.fid is None:
         result["fid_skipped"] = job.skipped
     if job.log_det is not None:

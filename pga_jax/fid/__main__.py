@@ -58,6 +58,12 @@ _KEEP = flags.DEFINE_integer("keep_features", 5000, "stats: feature rows kept fo
 _KID = flags.DEFINE_bool("kid", True, "score: KID (needs ref features).")
 _PR = flags.DEFINE_bool("pr", True, "score: precision / recall (needs ref features).")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "weights: download pytorch-fid's file.")
+_UNVERIFIED = flags.DEFINE_bool(
+    "allow_unverified_ref",
+    False,
+    "score, distance: accept statistics without protocol / weights checksum (a bare mu/sigma "
+    ".npz); the result records ref_verified: false.",
+)
 
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -160,7 +166,7 @@ def cmd_stats() -> None:
 def cmd_score() -> None:
     if not _REF.value:
         raise app.UsageError("score needs --ref=stats.npz")
-    ref = score.load_stats(_REF.value)
+    ref = score.load_stats(_REF.value, _UNVERIFIED.value)
     protocol = _PROTOCOL.value or (
         ref["protocol"] if ref["protocol"] != score.UNKNOWN else resize.DEFAULT_PROTOCOL
     )
@@ -184,7 +190,8 @@ def cmd_score() -> None:
 def cmd_distance() -> None:
     if not _REF.value or not _STATS.value:
         raise app.UsageError("distance needs --stats=a.npz --ref=b.npz")
-    st, ref = score.load_stats(_STATS.value), score.load_stats(_REF.value)
+    st = score.load_stats(_STATS.value, _UNVERIFIED.value)
+    ref = score.load_stats(_REF.value, _UNVERIFIED.value)
     result = score.score_stats(st, ref, kid=_KID.value, pr=_PR.value)
     result.update(
         stats=str(Path(_STATS.value).resolve()), ref_stats=str(Path(_REF.value).resolve())

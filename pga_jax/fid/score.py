@@ -89,8 +89,19 @@ def save_stats(path: str | os.PathLike, st: dict) -> None:
         np.savez(tmp, **{k: np.asarray(v) for k, v in st.items()})
 
 
-def load_stats(path: str | os.PathLike) -> dict:
-    """Reads a statistics ``.npz``; files without metadata (e.g. TTUR's) get "unknown"."""
+UNVERIFIED_FLAG = "--allow_unverified_ref"
+
+
+def verified(ref: dict) -> bool:
+    """Whether statistics record the protocol and the Inception weights' checksum they were
+    made with (pga_jax's do; a bare mu/sigma file of another FID tool does not)."""
+    return UNKNOWN not in (ref.get("protocol", UNKNOWN), ref.get("weights_sha256", UNKNOWN))
+
+
+def load_stats(path: str | os.PathLike, allow_unverified: bool = False) -> dict:
+    """Reads a statistics ``.npz``. One without a protocol or weights checksum (a bare
+    mu/sigma file, e.g. TTUR's) is refused (ValueError, one line) unless `allow_unverified`:
+    then its missing fields read "unknown" and scores against it record ref_verified: false."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if "mu" not in z.files or "sigma" not in z.files:
@@ -114,6 +125,15 @@ def load_stats(path: str | os.PathLike) -> dict:
                 out["features"] = np.asarray(z["features"], np.float32)
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"cannot read FID statistics {path}: {errors.plain_load_error(e)}") from e
+    if not allow_unverified and not verified(out):
+        missing = " and ".join(k for k in ("protocol", "weights_sha256") if out[k] == UNKNOWN)
+        raise ValueError(
+            f"FID statistics {path} record no {missing} (a bare mu/sigma file, as other FID "
+            "tools write), so a FID against them may use other weights or resizing than they "
+            "were made with; make them with python -m pga_jax.fid stats, or pass "
+            f"{UNVERIFIED_FLAG} to score against them unverified (results record ref_verified: "
+            "false)"
+        )
     return out
 
 
@@ -189,6 +209,7 @@ def _record(fid, n, dims, protocol, weights_sha256, ref) -> dict:
         "n_ref": ref["n"],
         "protocol": protocol,
         "ref_protocol": ref["protocol"],
+        "ref_verified": verified(ref),
         "weights_sha256": weights_sha256,
         "dims": int(dims),
     }
@@ -265,6 +286,7 @@ def score_arrays(
     protocol: str | None = None,
     weights_path: str | None = None,
     celeba_crop: int | None = None,
+    allow_unverified_ref: bool = False,
     **score_kwargs,
 ) -> dict:
     """Scores generated images against reference statistics: the trainer's entry point.
@@ -279,11 +301,20 @@ def score_arrays(
         ``tf1_bilinear``).
       weights_path: weights source for the default feature function.
       celeba_crop: a CelebA run's crop, refused unless the statistics are of it.
+      allow_unverified_ref: accept a statistics file without protocol / weights checksum.
       **score_kwargs: passed to :func:`score_features` (kid, pr, kid_subsets, seed, ...).
     Returns:
       JSON-ready dict: fid, n, n_ref, protocol, weights_sha256 (+ kid, precision, recall).
     """
-    ref = load_stats(ref_stats) if not isinstance(ref_stats, dict) else ref_stats
+    if not isinstance(ref_stats, dict):
+        ref_stats = load_stats(ref_stats, allow_unverified_ref)
+    ref = ref_stats
+    images = np.asarray(images)
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"images of shape {images.shape}: expected (N, H, W) or (N, H, W, C) images, "
+            "C 1 or 3 (a flattened [N, H*W] array: reshape it first)"
+        )
     if feature_fn is None:
         feature_fn = reference_feature_fn(ref, protocol, weights_path)
     check_scorable(image_shape_of(images), ref, feature_fn, celeba_crop)

@@ -22,6 +22,7 @@ from pga_jax.objectives.base import (
     Term,
     combine,
     hparam,
+    in_warmup,
     warmup_factor,
 )
 from pga_jax.objectives.registry import get, names, register, unregister
@@ -38,6 +39,7 @@ __all__ = [
     "combine",
     "get",
     "hparam",
+    "in_warmup",
     "names",
     "register",
     "unregister",

@@ -273,10 +273,20 @@ def combine(objective: Objective, terms: dict, weights: dict) -> tuple[jax.Array
     return total, metrics
 
 
+def in_warmup(warmup_steps, step):
+    """Whether `step` (the steps taken before it, 0 for the first) trains the plain autoencoder:
+    while `step <= warmup_steps`, as the original code's `global_step <= init_steps`
+    (train_lpga.py, train_lvpga.py), i.e. warmup_steps + 1 steps (3,001 for its 3,000);
+    `warmup_steps = 0` is no warm-up at all. Traced."""
+    return (warmup_steps > 0) & (step <= warmup_steps)
+
+
 def warmup_factor(warmup_steps, ramp_steps, step):
     """Multiplier of every weight but L_r's (original code, not in the paper): 0 during the
-    first `warmup_steps` steps, then 1 at once (`ramp_steps` = 0, the original) or rising
-    linearly over `ramp_steps` steps (1/ramp_steps at step `warmup_steps`). Traced."""
-    ramp = jnp.clip((step - warmup_steps + 1) / jnp.maximum(ramp_steps, 1), 0.0, 1.0)
-    switch = jnp.where(step >= warmup_steps, 1.0, 0.0)
-    return jnp.where(ramp_steps > 0, ramp, switch)
+    warm-up (`in_warmup`: steps 0 .. warmup_steps), then 1 at once (`ramp_steps` = 0, the
+    original) or rising linearly over `ramp_steps` steps (1/ramp_steps at the first step after
+    the warm-up). Traced."""
+    warm = in_warmup(warmup_steps, step)
+    first_on = jnp.where(warmup_steps > 0, warmup_steps + 1, 0)
+    ramp = jnp.clip((step - first_on + 1) / jnp.maximum(ramp_steps, 1), 0.0, 1.0)
+    return jnp.where(warm, 0.0, jnp.where(ramp_steps > 0, ramp, 1.0))

@@ -6,10 +6,12 @@ L_r trains both networks; the latent reconstruction losses train the encoder onl
 h = f_phi o g_{sg theta} (minimising them w.r.t. theta "degrades the performance", Sec. 3.1).
 L_lr,H is computed only when beta > 0, as in the original code.
 
-Warm-up (original code, not in the paper): `warmup_steps` plain-autoencoder steps (every
-weight but L_r's at 0) before the other terms switch on, at once as the original does, or
-linearly over `ramp_steps` steps (not in the original: on Fashion-MNIST the abrupt switch
-diverged within 10 steps at lr 0.1, while the encoder's latents were ~7.6x wider than the prior).
+Warm-up (original code, not in the paper): plain-autoencoder steps (every weight but L_r's at
+0) while `step <= warmup_steps` (the steps taken before the step, 0 for the first), as the
+original's `global_step <= init_steps`: its 3,000 is 3,001 such steps (`base.in_warmup`). Then
+the other terms switch on, at once as the original does, or linearly over `ramp_steps` steps
+(not in the original: on Fashion-MNIST the abrupt switch diverged within 10 steps at lr 0.1,
+while the encoder's latents were ~7.6x wider than the prior).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ ABLATION = "alpha=beta=0"  # Fig. 4: no latent reconstruction losses
 
 def warmup_field(default: int):
     """The warm-up field: its default is the objective's (LPGA, LVPGA: 3,000; VPGA: 0)."""
-    return hparam(default, "plain-autoencoder steps before the other terms switch on")
+    return hparam(
+        default,
+        "the original's init_steps: plain autoencoder while step <= it (N + 1 steps; 0: none)",
+    )
 
 
 @flax.struct.dataclass

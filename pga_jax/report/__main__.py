@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 
 from pga_jax import commands, errors
-from pga_jax.report.table import write_report
+from pga_jax.report.table import evaluate_hint, find_runs, never_evaluated, write_report
 
 __doc__ = sys.modules["pga_jax.report"].__doc__
 
@@ -29,6 +29,10 @@ def main(argv):
         errors.exit_with(e)
     with open(os.path.join(FLAGS.out, "table.md")) as f:
         print(f.read(), end="")
+    eval_paths, run_dirs = find_runs(FLAGS.runs)
+    never = never_evaluated(eval_paths, run_dirs)
+    if never:  # last, where it is seen: the table above lacks them
+        print(f"hint: {evaluate_hint(never, len(run_dirs))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

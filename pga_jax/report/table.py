@@ -261,6 +261,22 @@ def find_runs(patterns: list[str]) -> tuple[list[str], list[str]]:
     return norm(evals), norm(dirs)
 
 
+def never_evaluated(eval_paths: list[str], run_dirs: list[str]) -> list[str]:
+    """The matched workdirs without eval/eval.json (trained, never evaluated)."""
+    evaluated = {os.path.normpath(workdirs.workdir_of_eval_json(p)) for p in eval_paths}
+    return [d for d in run_dirs if os.path.normpath(d) not in evaluated]
+
+
+def evaluate_hint(never: list[str], total: int) -> str:
+    """One line: which runs the table leaves out for want of an evaluation, and the command."""
+    which = never[0] + (f" and {len(never) - 1} more" if len(never) > 1 else "")
+    return (
+        f"{len(never)} of {total} run(s) have no eval/eval.json, so the table has no FID of "
+        f"them ({which}): evaluate them first, python -m pga_jax.evaluate --workdir={never[0]}"
+        + (" (a quoted glob takes many)" if len(never) > 1 else "")
+    )
+
+
 def load_records(paths: list[str]) -> list[dict]:
     records = []
     for path in paths:

@@ -99,18 +99,26 @@ def evaluate_fid(state, model, config, generate, step: int, placement=None) -> d
         state, model, generate, config.fid_num_samples, config.fid_batch_size, rng, placement
     )
     return score.score_arrays(
-        samples, config.fid_ref_stats, kid=False, pr=False, celeba_crop=configs.celeba_crop(config)
+        samples,
+        config.fid_ref_stats,
+        kid=False,
+        pr=False,
+        celeba_crop=configs.celeba_crop(config),
+        allow_unverified_ref=config.get("fid_ref_unverified", False),
     )
 
 
 def check_fid_reference(config: ml_collections.ConfigDict) -> None:
-    """Before training: the FID statistics of a CelebA run are of its crop (ConfigError)."""
-    crop = configs.celeba_crop(config)
-    if not config.fid_every or crop is None:
+    """Before training, when FID is on: the statistics record their protocol and weights
+    checksum (unless config.fid_ref_unverified), and those of a CelebA run are of its crop
+    (ConfigError)."""
+    if not config.fid_every:
         return
     from pga_jax.fid import score  # noqa: PLC0415
 
     try:
-        score.check_crop(score.load_stats(config.fid_ref_stats), crop)
+        ref = score.load_stats(config.fid_ref_stats, config.get("fid_ref_unverified", False))
+        score.check_crop(ref, configs.celeba_crop(config))
     except ValueError as e:
-        raise configs.ConfigError(f"config.fid_ref_stats: {e}") from None
+        text = str(e).replace(score.UNVERIFIED_FLAG, "--config.fid_ref_unverified=true")
+        raise configs.ConfigError(f"config.fid_ref_stats: {text}") from None

@@ -37,6 +37,7 @@ from pga_jax import (
     population,
     progress,
     sharding,
+    workdir_lock,
     writers,
 )
 from pga_jax.cpu import policy
@@ -65,19 +66,25 @@ class Member:
         return self.failure is not None or self.step >= self.config.num_steps
 
 
-def _open_member(config, workdir, allow_changed_settings, train_images, placement):
+def _open_member(config, workdir, allow, train_images, placement):
     """Checks the workdir, restores the latest checkpoint (replicated on the mesh):
-    (member, state, model)."""
+    (member, state, model). `allow`: the run's Allowances."""
     run_record.check_same_run(config, workdir)
     state, model = state_fns.create_train_state(config, train_images.shape[1:])
     state = sharding.put(state, placement.replicated)
-    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+    checkpointer = checkpointing.Checkpointer(
+        workdir, config.keep_checkpoints, allow.unverified_checkpoint
+    )
     restored = checkpointer.restore_latest(state, fallback=True)
     if restored is not None:
         state = restored
         logging.info("Resumed from step %d in %s", int(state.step), checkpointer.directory)
     start = int(state.step)
-    run_record.check_same_settings(config, workdir, start, allow_changed_settings)
+    if start in checkpointer.unverified:
+        run_record.record_unverified_checkpoint(workdir, start)
+    run_record.check_same_settings(config, workdir, start, allow.changed_settings)
+    if distributed.is_primary():
+        curves.drop_rolled_back(workdir, start)
     run_record.record_runtime(workdir, start, cpu.paths())
     writer = writers.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
@@ -91,6 +98,15 @@ def _open_member(config, workdir, allow_changed_settings, train_images, placemen
     fixed_x = data.batch_at(train_images, 0, max(config.num_images // 2, 1), config.seed + 1)
     member = Member(config, workdir, checkpointer, writer, progress, fixed_z, fixed_x, start, start)
     return member, state, model
+
+
+@dataclasses.dataclass(frozen=True)
+class Allowances:
+    """What the user allowed on resuming: other settings than the run's, a checkpoint
+    without checksums (each recorded in config.json)."""
+
+    changed_settings: bool = False
+    unverified_checkpoint: bool = False
 
 
 @dataclasses.dataclass
@@ -122,8 +138,10 @@ class Loop:
         m.saved = m.step
 
 
-def _start(member_configs, member_workdirs, allow_changed_settings, axis_name) -> Loop:
-    """Validates the configs, opens every member's workdir and puts the state on the mesh."""
+def _start(member_configs, member_workdirs, allow: Allowances, axis_name, locks) -> Loop:
+    """Validates the configs, loads the data, takes each member's workdir lock (entered into
+    the ExitStack `locks`: nothing is written before), opens every member's workdir and puts
+    the state on the mesh."""
     for config in member_configs:
         configs.validate(config)
     config = member_configs[0]
@@ -138,8 +156,10 @@ def _start(member_configs, member_workdirs, allow_changed_settings, axis_name) -
         axis_name = "vmap" if split else population.member_axis("auto")
     axis = dispatch.MemberAxis(axis_name)
     train_images = inputs.load_training_images(config)
+    for workdir in member_workdirs:
+        locks.enter_context(workdir_lock.hold(workdir))
     opened = [
-        _open_member(c, w, allow_changed_settings, train_images, placement)
+        _open_member(c, w, allow, train_images, placement)
         for c, w in zip(member_configs, member_workdirs, strict=True)
     ]
     model = opened[0][2]
@@ -277,16 +297,24 @@ def _train(
     member_configs: list[ml_collections.ConfigDict],
     member_workdirs: list[str],
     *,
-    allow_changed_settings: bool,
+    allow: Allowances,
     members: str | None,
     scan: bool | None = None,
     show_progress: bool = False,
 ) -> tuple[list, list[Member]]:
     """The loop, for one run (`members=None`: no member axis) or a population (see
     train_population; `members="auto"`: vmap where the mesh splits the members, else
-    population.member_axis). `show_progress`: a progress bar (progress.py) of the steps,
-    steps/s, ETA and the last logged loss, on stderr."""
-    loop = _start(member_configs, member_workdirs, allow_changed_settings, members)
+    population.member_axis), each workdir held (workdir_lock) from its first read to the end.
+    `show_progress`: a progress bar (progress.py) of the steps, steps/s, ETA and the last logged
+    loss, on stderr."""
+    with contextlib.ExitStack() as locks:
+        return _train_held(
+            member_configs, member_workdirs, allow, members, scan, show_progress, locks
+        )
+
+
+def _train_held(member_configs, member_workdirs, allow, members, scan, show_progress, locks):
+    loop = _start(member_configs, member_workdirs, allow, members, locks)
     config = loop.config
     k = policy.steps_per_dispatch(config.steps_per_dispatch)
     scan = policy.scan(k) if scan is None else scan
@@ -343,22 +371,21 @@ def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str,
     allow_changed_settings: bool = False,
+    allow_unverified_checkpoint: bool = False,
     *,
     progress: bool = False,
 ):
     """Trains (or resumes) a run in `workdir` to `config.num_steps`; returns the final state.
 
     Resuming with other objective / optimiser settings than the run's is refused unless
-    `allow_changed_settings` (then config.json records each change with its step). A NaN/inf
-    loss raises NonFiniteLossError; the last good checkpoint is kept. `progress`: a progress
-    bar on stderr (`pga_jax.train` shows it; the command line logs instead)."""
-    states, _ = _train(
-        [config],
-        [workdir],
-        allow_changed_settings=allow_changed_settings,
-        members=None,
-        show_progress=progress,
-    )
+    `allow_changed_settings` (then config.json records each change with its step); resuming
+    from a checkpoint without checksums (older runs) is refused unless
+    `allow_unverified_checkpoint` (then config.json records its step under
+    "unverified_checkpoints"). Another process training in `workdir` is a WorkdirBusyError. A
+    NaN/inf loss raises NonFiniteLossError; the last good checkpoint is kept. `progress`: a
+    progress bar on stderr (`pga_jax.train` shows it; the command line logs instead)."""
+    allow = Allowances(allow_changed_settings, allow_unverified_checkpoint)
+    states, _ = _train([config], [workdir], allow=allow, members=None, show_progress=progress)
     return states[0]
 
 
@@ -367,6 +394,7 @@ def train_population(
     member_workdirs: list[str],
     *,
     allow_changed_settings: bool = False,
+    allow_unverified_checkpoint: bool = False,
     member_axis: str = "auto",
     progress: bool = False,
 ) -> list:
@@ -383,7 +411,7 @@ def train_population(
     states, group = _train(
         member_configs,
         member_workdirs,
-        allow_changed_settings=allow_changed_settings,
+        allow=Allowances(allow_changed_settings, allow_unverified_checkpoint),
         members=member_axis if member_axis == "auto" else population.member_axis(member_axis),
         show_progress=progress,
     )

@@ -23,8 +23,7 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
     path = os.path.join(workdir, CONFIG_FILE)
     current = json.loads(config.to_json_best_effort())
     if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
+        saved = read_config_json(path)
 
         def get(d, dotted):
             node, leaf = configs.walk(d, dotted)
@@ -42,6 +41,21 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
         os.makedirs(workdir, exist_ok=True)
         atomic.write_json(path, current)
     distributed.barrier("config.json")  # the other processes read it next
+
+
+def read_config_json(path: str) -> dict:
+    """A run's config.json; a file that is not a JSON object is a one-line ConfigError."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise configs.ConfigError(
+            f"{path} is not JSON ({' '.join(str(e).split())[:120]}); restore it from a copy (or "
+            "write it anew from the same config: move it aside and rerun), or use a new --workdir"
+        ) from None
+    if not isinstance(saved, dict):
+        raise configs.ConfigError(f"{path} is not a JSON object; restore it from a copy")
+    return saved
 
 
 def check_same_settings(
@@ -88,6 +102,20 @@ def record_runtime(workdir: str, start: int, runtime: dict) -> None:
     if distributed.is_primary():
         atomic.write_json(path, saved)
     logging.info("From step %d: %s (recorded in %s)", start, runtime, path)
+
+
+def record_unverified_checkpoint(workdir: str, step: int) -> None:
+    """Appends to config.json that the run resumed from checkpoint `step` without checksums
+    (--allow_unverified_checkpoint)."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    with open(path) as f:
+        saved = json.load(f)
+    saved.setdefault(configs.UNVERIFIED, []).append({"step": step})
+    if distributed.is_primary():
+        atomic.write_json(path, saved)
+    logging.warning(
+        "Resumed from checkpoint %d without checksums, unverified (recorded in %s)", step, path
+    )
 
 
 def flat_hparams(config: ml_collections.ConfigDict) -> dict:

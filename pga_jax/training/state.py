@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from absl import logging
 
 from pga_jax import checkpointing, configs, models, objectives, optim
 from pga_jax.cpu import policy
@@ -86,12 +87,17 @@ def create_train_state(
 
 
 def load_for_inference(
-    config: ml_collections.ConfigDict, workdir: str, step: int | None = None
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    step: int | None = None,
+    allow_unverified: bool = False,
 ) -> tuple[TrainState, Model] | None:
     """The networks of `workdir`'s latest checkpoint (or that of `step`: parameters, BatchNorm
-    statistics, step), verified against its manifest, as a TrainState without optimiser state
-    or rng and a Model without optimiser (`tx` None): nothing of the optimiser is built or
-    read. None if the workdir has no checkpoint."""
+    statistics, step), verified against its manifest and checked to hold exactly the config's
+    parameters, as a TrainState without optimiser state or rng and a Model without optimiser
+    (`tx` None): nothing of the optimiser is built or read. None if the workdir has no
+    checkpoint. A checkpoint without a manifest is a CheckpointError unless
+    `allow_unverified` (then a warning says it was used unverified)."""
     encoder, decoder, obj = build_networks(config)
     shape = models.output_shape(config.model.arch)
     variables = jax.eval_shape(  # shapes only: nothing is initialised
@@ -100,7 +106,7 @@ def load_for_inference(
         )
     )
     template = {**variables, "step": jax.ShapeDtypeStruct((), jnp.int32)}
-    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints, allow_unverified)
     try:
         if step is None:
             restored = checkpointer.restore_latest(template, partial=True)
@@ -110,6 +116,12 @@ def load_for_inference(
         checkpointer.close()
     if restored is None:
         return None
+    if int(restored["step"]) in checkpointer.unverified:
+        logging.warning(
+            "Checkpoint %s has no checksums: used unverified (%s)",
+            checkpointer.path(int(restored["step"])),
+            checkpointing.ALLOW_UNVERIFIED_FLAG,
+        )
     state = TrainState(
         step=restored["step"],
         params=restored["params"],

@@ -53,9 +53,41 @@ class NonFiniteLossError(errors.UserError, FloatingPointError):
     """Training produced a NaN/inf loss; the last good checkpoint is left intact."""
 
 
+def likely_cause(metrics: dict[str, float]) -> str:
+    """What a run's non-finite metrics (means since the last log) most likely mean, and the
+    fix, from which of them are not finite: a loss term (-inf: a log of an exact zero; NaN or
+    +inf: outputs that overflowed), only the weighted sums (a weight too large), or only the
+    gradients."""
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    terms = sorted(k for k in bad if k.startswith("terms/"))
+    if terms:
+        minus_inf = [k for k in terms if bad[k] == -math.inf]
+        if minus_inf:
+            return (
+                f"{minus_inf[0]} is -inf, the log of an exact zero (a variance or a distance "
+                "h(z + delta) - h(z) that vanished in float32: the networks collapsed there); "
+                "start again in a new --workdir with another --config.seed"
+            )
+        return (
+            f"{terms[0]} is {bad[terms[0]]}: the networks' outputs overflowed, the steps "
+            "diverged; lower --config.optim.learning_rate (with --allow_changed_settings) and "
+            "rerun"
+        )
+    sums = sorted(k for k in bad if not k.startswith("grad_norm"))
+    if sums:
+        return (
+            f"every term is finite but their weighted sum ({sums[0]}) is not: a weight of "
+            "config.objective is too large; lower it (with --allow_changed_settings) and rerun"
+        )
+    return (
+        "the gradients overflowed; lower --config.optim.learning_rate (with "
+        "--allow_changed_settings) and rerun"
+    )
+
+
 def non_finite_error(metrics: dict[str, float], step: int, last_good: int | None):
     bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
     return NonFiniteLossError(
-        f"non-finite {', '.join(bad) or 'loss'} by step {step}; the last good checkpoint "
-        f"(step {last_good}) is intact: lower --config.optim.learning_rate and rerun"
+        f"non-finite {', '.join(bad) or 'loss'} by step {step}: {likely_cause(metrics)}; the "
+        f"last good checkpoint (step {last_good}) is intact"
     )
