@@ -121,6 +121,10 @@ SLOW = {
     "tests/readme_test.py::test_the_readmes_blocks_run_as_written": "every README block, run",
     "tests/benchmark_train_step_test.py::*": "the benchmark's rows",
     "tests/device_check_test.py::*": "the device check's every part at toy sizes",
+    # config.precision (fast tier: LPGA's lowered step)
+    "tests/precision_test.py::test_auto_puts_*[v*]": "per objective",
+    "tests/precision_test.py::test_auto_puts_*[lv*]": "per objective",
+    "tests/precision_test.py::test_cpu_results_do_not_depend_on_the_setting": "3 compiled steps",
 }
 
 

@@ -444,7 +444,7 @@ def _prepare(workdir: str, opts, refs: dict) -> _Job:
     statistics (those of one file are kept once: `refs`, by path), and the FID's features."""
     config = read_config(workdir)
     ref, ref_path, skipped = load_ref_stats(
-        opts.fid_ref_stats, config, opts.protocol, opts.allow_unverified_ref
+        opts.fid_ref_stats, config, opts.protocol, allow_unverified=opts.allow_unverified_ref
     )
     _require_checkpoint(workdir)
     feature_fn = None
