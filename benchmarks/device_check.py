@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
+from benchmarks import population
 from pga_jax import configs, data, training
 from pga_jax.config_fields import PRECISIONS
 
@@ -107,20 +108,7 @@ def lpga_config(sizes: Sizes, precision: str = "auto", k: int = 0):
 
 
 def bare_steps_per_s(config, sizes: Sizes) -> float:
-    images = training.load_training_images(config)
-    state, model = training.create_train_state(config, images.shape[1:])
-    step, hparams = training.make_train_step(model), configs.objective_hparams(config)
-    batch = jnp.asarray(data.batch_at(images, 0, config.batch_size, 0))
-    state, m = step(state, batch, hparams)
-    jax.block_until_ready(m["loss"])
-    times = []
-    for _ in range(sizes.repeats):
-        t = time.perf_counter()
-        for _ in range(sizes.steps):
-            state, m = step(state, batch, hparams)
-        jax.block_until_ready(m["loss"])
-        times.append(time.perf_counter() - t)
-    return sizes.steps / statistics.median(times)
+    return population.time_bare_step(config, sizes.steps, sizes.repeats)
 
 
 def loop_steps_per_s(member_configs: list) -> float:

@@ -72,7 +72,12 @@ def _config(steps: int, repeats: int, k: int = 0):
 
 
 def bare_steps_per_s(steps: int, repeats: int) -> float:
-    config = _config(steps, repeats)
+    return time_bare_step(_config(steps, repeats), steps, repeats)
+
+
+def time_bare_step(config, steps: int, repeats: int) -> float:
+    """Steps/s of `config`'s bare jitted step on one device batch: `steps` calls per timed
+    block ended by block_until_ready, the median of `repeats` blocks (after a compiling call)."""
     images = training.load_training_images(config)
     state, model = training.create_train_state(config, images.shape[1:])
     step, hparams = training.make_train_step(model), configs.objective_hparams(config)
