@@ -24,7 +24,6 @@ import numpy as np
 
 from pga_jax import checkpointing, data, errors, evaluate, images, training
 from pga_jax import progress as bars
-from pga_jax.evaluate import log_det
 
 
 class RunError(errors.UserError, ValueError):
@@ -152,11 +151,8 @@ class Run:
         (pga_jax.evaluate.log_det; `evaluate(..., log_det_latents=n)` writes the same)."""
         if n <= 0:
             raise RunError(f"n={n} must be positive")
-        x = evaluate.held_out_images(
-            self.config, split or evaluate.default_split(self.config), n, seed + 1
-        )
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
-        return log_det.measure_run(self._model, self._state, self.config, x, key)
+        split = split or evaluate.default_split(self.config)
+        return evaluate.measure_log_det(self._model, self._state, self.config, split, n, seed)
 
 
 def load(workdir: str, step: int | None = None, allow_unverified_checkpoint: bool = False) -> Run:

@@ -17,6 +17,7 @@ from pga_jax.evaluate.evaluation import (
     interpolate,
     load_ref_stats,
     load_run,
+    measure_log_det,
     read_config,
     reference_split,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "interpolate",
     "load_ref_stats",
     "load_run",
+    "measure_log_det",
     "read_config",
     "reference_split",
 ]

@@ -505,13 +505,18 @@ def _generate(job: _Job, opts) -> None:
         _check_scorable(job.samples, job.ref, job.feature_fn, configs.celeba_crop(job.config))
 
 
+def measure_log_det(model, state, config, split: str, n: int, seed: int) -> dict:
+    """Prop. 1 (log_det.py) at z = mu_phi(x) of n held-out images of `split` and at n latents
+    z ~ N(0, I), drawn from `seed`: what `evaluate(log_det_latents=n)` and `Run.log_det` give."""
+    x = held_out_images(config, split, n, seed + 1)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
+    return log_det.measure_run(model, state, config, x, key)
+
+
 def _measure_log_det(job: _Job, run: RestoredRun, opts) -> None:
-    """Prop. 1 at z = mu_phi(x) of `log_det_latents` held-out images and as many z ~ N(0, I)."""
     n = opts.log_det_latents
     logging.info("Proposition 1: log|det dh/dz| at 2 x %d latents", n)
-    x = held_out_images(job.config, job.split, n, opts.seed + 1)
-    key = jax.random.fold_in(jax.random.PRNGKey(opts.seed), 3)
-    job.log_det = log_det.measure_run(run.model, run.state, job.config, x, key)
+    job.log_det = measure_log_det(run.model, run.state, job.config, job.split, n, opts.seed)
     c = job.config
     title = f"{c.objective.name} / {c.dataset} / {c.model.arch}, step {job.step}"
     job.grids["log_det"] = log_det.figure(job.log_det, title)
